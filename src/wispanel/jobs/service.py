@@ -1,0 +1,61 @@
+"""Creating and reading job records, scoped to the caller."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wispanel.auth.principal import Principal
+from wispanel.core.errors import NotFound
+from wispanel.jobs.models import Job
+from wispanel.jobs.queue import JobQueue
+from wispanel.jobs.schemas import JobOut
+from wispanel.users.models import Role, User
+
+
+async def submit(
+    db: AsyncSession, queue: JobQueue, kind: str, params: dict[str, Any], owner_id: int | None
+) -> Job:
+    """Commit a job record and queue it; the caller's pending changes commit with it."""
+    job = Job(id=uuid.uuid4().hex, kind=kind, params=params, owner_id=owner_id)
+    db.add(job)
+    await db.commit()
+    queue.enqueue(job.id)
+    return job
+
+
+async def get_job(db: AsyncSession, principal: Principal, job_id: str) -> JobOut:
+    """Return a job the caller may see: admins all, resellers their accounts', users their own."""
+    job = await db.get(Job, job_id)
+    if job is None or not await _visible(db, principal, job):
+        raise NotFound(f"Job {job_id} not found")
+    duration = None
+    if job.started_at and job.finished_at:
+        duration = round((job.finished_at - job.started_at).total_seconds(), 3)
+    return JobOut(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        progress=job.progress,
+        message=job.message,
+        result=job.result,
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        duration_seconds=duration,
+    )
+
+
+async def _visible(db: AsyncSession, principal: Principal, job: Job) -> bool:
+    if principal.role == Role.ADMIN:
+        return True
+    if job.owner_id == principal.user_id:
+        return True
+    if principal.role == Role.RESELLER and job.owner_id is not None:
+        parent = await db.scalar(select(User.parent_id).where(User.id == job.owner_id))
+        return parent == principal.user_id
+    return False
