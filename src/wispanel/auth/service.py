@@ -108,11 +108,14 @@ async def login(
 
 
 async def _dummy_hash(panel: PanelContext) -> str:
-    cached: str | None = getattr(panel.hasher, "_wispanel_dummy", None)
-    if cached is None:
-        cached = await anyio.to_thread.run_sync(panel.hasher.hash, _DUMMY_PASSWORD)
-        setattr(panel.hasher, "_wispanel_dummy", cached)  # noqa: B010 - cache on the hasher
-    return cached
+    hasher = panel.hasher
+    key = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = await anyio.to_thread.run_sync(hasher.hash, _DUMMY_PASSWORD)
+    return _dummy_hashes[key]
+
+
+_dummy_hashes: dict[tuple[int, int, int], str] = {}
 
 
 async def logout(
