@@ -43,6 +43,7 @@ _FORMAT_EXAMPLES = {
 # Properties with these names take the value of the Postman variable of the same name.
 _VARIABLE_PROPERTIES = frozenset({"username", "domain"})
 
+_LOGIN_BODY = {"username": "{{username}}", "password": "{{password}}"}
 # Test script of the login request: keeps the returned session token for later requests.
 _LOGIN_SCRIPT = (
     "if (pm.response.code === 200) {",
@@ -144,6 +145,9 @@ def _build_request_item(
 
     item: dict[str, Any] = {"name": operation.get("summary") or operation["operationId"]}
     if method == "post" and path.rstrip("/") == LOGIN_PATH:
+        # The login body reads the credentials from variables, so newman and Postman users
+        # log in by setting `username` and `password` in their environment.
+        request["body"]["raw"] = json.dumps(_LOGIN_BODY, indent=2)
         item["event"] = [
             {
                 "listen": "test",
