@@ -32,5 +32,5 @@ def upgrade(engine: Engine, lock_dir: Path) -> None:
         config = alembic_config()
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, "heads")
     log.info("database.migrated", backend=engine.dialect.name)

@@ -13,7 +13,7 @@ from wispanel.core.errors import NotFound
 from wispanel.jobs.models import Job
 from wispanel.jobs.queue import JobQueue
 from wispanel.jobs.schemas import JobOut
-from wispanel.users.models import Role, User
+from wispanel.users.scope import owner_filter
 
 
 async def submit(
@@ -29,8 +29,10 @@ async def submit(
 
 async def get_job(db: AsyncSession, principal: Principal, job_id: str) -> JobOut:
     """Return a job the caller may see: admins all, resellers their accounts', users their own."""
-    job = await db.get(Job, job_id)
-    if job is None or not await _visible(db, principal, job):
+    job = (
+        await db.scalars(select(Job).where(Job.id == job_id, owner_filter(principal, Job.owner_id)))
+    ).first()
+    if job is None:
         raise NotFound(f"Job {job_id} not found")
     duration = None
     if job.started_at and job.finished_at:
@@ -48,14 +50,3 @@ async def get_job(db: AsyncSession, principal: Principal, job_id: str) -> JobOut
         finished_at=job.finished_at,
         duration_seconds=duration,
     )
-
-
-async def _visible(db: AsyncSession, principal: Principal, job: Job) -> bool:
-    if principal.role == Role.ADMIN:
-        return True
-    if job.owner_id == principal.user_id:
-        return True
-    if principal.role == Role.RESELLER and job.owner_id is not None:
-        parent = await db.scalar(select(User.parent_id).where(User.id == job.owner_id))
-        return parent == principal.user_id
-    return False

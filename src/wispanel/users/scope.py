@@ -1,0 +1,57 @@
+"""Tenancy: which accounts and owned objects a caller may see.
+
+Admins see everything, resellers themselves and the accounts they created, users only
+themselves. Anything outside that is reported as not found, never as forbidden, so ids
+can't be probed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wispanel.auth.principal import Principal
+from wispanel.core.errors import NotFound
+from wispanel.users.models import Role, User
+
+
+def account_filter(principal: Principal) -> ColumnElement[bool]:
+    """A WHERE clause on `User` that keeps the accounts the caller may see."""
+    if principal.role == Role.ADMIN:
+        return true()
+    if principal.role == Role.RESELLER:
+        return or_(User.id == principal.user_id, User.parent_id == principal.user_id)
+    return User.id == principal.user_id
+
+
+def owner_filter(principal: Principal, owner_column: Any) -> ColumnElement[bool]:
+    """A WHERE clause on an owned object's `owner_id` column, by the same rules."""
+    if principal.role == Role.ADMIN:
+        return true()
+    if principal.role == Role.RESELLER:
+        managed = select(User.id).where(
+            or_(User.id == principal.user_id, User.parent_id == principal.user_id)
+        )
+        return owner_column.in_(managed)
+    return owner_column == principal.user_id
+
+
+async def get_account_in_scope(db: AsyncSession, principal: Principal, username: str) -> User:
+    """Return the named account if the caller may see it, else raise 404."""
+    user = (
+        await db.scalars(
+            select(User).where(User.username == username, account_filter(principal))
+        )
+    ).first()
+    if user is None:
+        raise NotFound(f"User {username} not found")
+    return user
+
+
+def manages(principal: Principal, user: User) -> bool:
+    """Whether the caller administers the account (itself excluded for resellers and users)."""
+    if principal.role == Role.ADMIN:
+        return True
+    return principal.role == Role.RESELLER and user.parent_id == principal.user_id
