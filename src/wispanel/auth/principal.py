@@ -38,6 +38,9 @@ class Principal:
     session_id: str | None = None
     impersonator: str | None = None
     token_expires_at: int | None = None
+    # Scopes of an API key; session tokens carry none and are limited by role alone.
+    scopes: frozenset[str] = frozenset()
+    api_key_id: str | None = None
 
     @property
     def user_id(self) -> int:
