@@ -40,7 +40,7 @@ def server_database_url() -> Iterator[str | None]:
     driver = "postgresql+psycopg" if backend.startswith("postgres") else "mysql+pymysql"
     admin = create_engine(url.set(drivername=driver), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))  # noqa: S608 - name is generated hex
+        connection.execute(text(f"CREATE DATABASE {name}"))
     yield url.set(database=name).render_as_string(hide_password=False)
     with admin.connect() as connection:
         if backend.startswith("postgres"):
@@ -62,9 +62,7 @@ def _empty_tables(url: str) -> None:
 
 
 @pytest.fixture
-def make_settings(
-    tmp_path: Path, server_database_url: str | None
-) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, server_database_url: str | None) -> Callable[..., Settings]:
     """Build settings for a data directory under tmp_path; keyword sections override."""
 
     def build(data_dir: Path | None = None, **sections: Any) -> Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -13,10 +13,10 @@ from rich.table import Table
 
 from wispanel import __version__
 from wispanel.core.config import Settings, load_settings
+from wispanel.core.errors import ConfigurationError
 from wispanel.core.logging import configure_logging
 
 app = typer.Typer(help="WisPanel web-hosting control panel.", no_args_is_help=True)
-console = Console()
 DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory (panel.db, secrets, configs); default ./var"),
@@ -25,9 +25,17 @@ DataDir = Annotated[
 
 def _settings(data_dir: Path | None, **server: Any) -> Settings:
     overrides = {key: value for key, value in server.items() if value is not None}
-    settings = load_settings(data_dir, server=overrides)
+    try:
+        settings = load_settings(data_dir, server=overrides)
+    except ValueError as error:
+        _fail(f"Invalid settings: {error}")
     configure_logging(format=settings.logging.format, level=settings.logging.level)
     return settings
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"wispanel: {message}", err=True)
+    raise typer.Exit(2)
 
 
 @app.command()
@@ -53,8 +61,12 @@ def serve(
         if cert is None or key is None:
             cert, key = ensure_self_signed(settings.data_dir / "tls")
         tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    try:
+        app = create_app(settings)
+    except ConfigurationError as error:
+        _fail(str(error))
     uvicorn.run(
-        create_app(settings),
+        app,
         host=server.host,
         port=server.port,
         access_log=False,
@@ -72,7 +84,10 @@ def worker(data_dir: DataDir = None) -> None:
     from wispanel.core import migrate
 
     settings = _settings(data_dir)
-    panel = build_context(settings)
+    try:
+        panel = build_context(settings)
+    except ConfigurationError as error:
+        _fail(str(error))
     migrate.upgrade(panel.sync_engine, settings.data_dir)
     panel.jobs.recover()
     panel.jobs.consumer(settings.jobs.workers).run()
@@ -87,7 +102,7 @@ def migrate_command(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(create_sync_engine(settings.database_url), settings.data_dir)
-    console.print("Database is at the newest schema.")
+    typer.echo("Database is at the newest schema.")
 
 
 @app.command()
@@ -113,7 +128,7 @@ def doctor(
             report["version"] or "-",
             report["install_command"] if not report["installed"] else "",
         )
-    console.print(table)
+    Console().print(table)
 
 
 def _document() -> dict[str, Any]:
@@ -135,18 +150,18 @@ def openapi(
     document = _document()
     text = json.dumps(document, indent=2) + "\n" if output.suffix == ".json" else to_yaml(document)
     output.write_text(text, encoding="utf-8")
-    console.print(f"Wrote {output}")
+    typer.echo(f"Wrote {output}")
 
 
 @app.command()
 def postman(
-    output: Annotated[
-        Path, typer.Argument(help="File to write")
-    ] = Path("sdk/whmcs/wispanel-api.postman_collection.json"),
+    output: Annotated[Path, typer.Argument(help="File to write")] = Path(
+        "sdk/whmcs/wispanel-api.postman_collection.json"
+    ),
 ) -> None:
     """Write the Postman collection generated from the OpenAPI document."""
     from wispanel.core.postman import build_postman_collection, to_json
 
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(to_json(build_postman_collection(_document())), encoding="utf-8")
-    console.print(f"Wrote {output}")
+    typer.echo(f"Wrote {output}")

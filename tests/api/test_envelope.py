@@ -17,7 +17,7 @@ ENVELOPE_KEYS = {"success", "code", "error", "message", "status", "request_id"}
 def _assert_envelope(response: object, status: int, code: str) -> dict[str, object]:
     body: dict[str, object] = response.json()  # type: ignore[attr-defined]
     assert response.status_code == status, body  # type: ignore[attr-defined]
-    assert ENVELOPE_KEYS <= set(body)
+    assert set(body) >= ENVELOPE_KEYS
     assert body["success"] is False
     assert body["code"] == code
     assert body["status"] == status

@@ -32,7 +32,11 @@ def test_principal_limit_then_429(make_settings: Callable[..., Settings]) -> Non
     with TestClient(create_app(settings)) as client:
         token = login(client)
         remaining = [
-            int(client.get("/api/v1/auth/me", headers=bearer(token)).headers["x-ratelimit-remaining"])
+            int(
+                client.get("/api/v1/auth/me", headers=bearer(token)).headers[
+                    "x-ratelimit-remaining"
+                ]
+            )
             for _ in range(5)
         ]
         assert remaining == [4, 3, 2, 1, 0]
@@ -57,7 +61,9 @@ def test_role_limit_setting(make_settings: Callable[..., Settings]) -> None:
 
 def test_login_limit_per_address(client: TestClient) -> None:
     statuses = [
-        client.post("/api/v1/auth/login", json={"username": "admin", "password": "wrong"}).status_code
+        client.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": "wrong"}
+        ).status_code
         for _ in range(20)
     ]
     assert statuses == [401] * 20

@@ -96,12 +96,14 @@ def test_catalogue_copy_is_current() -> None:
 def test_built_catalogue_rows_exist(document: dict[str, Any]) -> None:
     ops = operations(document)
     rows = {(row["method"], normalise(row["path"])): row for row in catalogue_rows()}
-    assert BUILT <= set(rows), "BUILT names a row that is not in the catalogue"
+    assert set(rows) >= BUILT, "BUILT names a row that is not in the catalogue"
     missing_built = sorted(key for key in BUILT if key not in ops)
     assert not missing_built, f"built rows missing from the API: {missing_built}"
     for key in BUILT:
         assert ops[key]["tags"] == [rows[key]["folder"]], key
-    still_missing = sorted(f"{row['folder']}: {k[0]} {k[1]}" for k, row in rows.items() if k not in ops)
+    still_missing = sorted(
+        f"{row['folder']}: {k[0]} {k[1]}" for k, row in rows.items() if k not in ops
+    )
     print(f"{len(still_missing)} of {len(rows)} catalogue rows are not built yet")
 
 
@@ -117,7 +119,9 @@ def test_collection_has_built_rows(document: dict[str, Any]) -> None:
     for folder in collection["item"]:
         for item in folder["item"]:
             raw = item["request"]["url"]["raw"].replace("{{base_url}}", "").split("?")[0]
-            requests.add((item["request"]["method"], normalise(re.sub(r"\{\{[^}]*\}\}", "{}", raw))))
-    assert BUILT <= requests
+            requests.add(
+                (item["request"]["method"], normalise(re.sub(r"\{\{[^}]*\}\}", "{}", raw)))
+            )
+    assert requests >= BUILT
     names = [folder["name"] for folder in collection["item"]]
     assert names == [name for name in FOLDER_NAMES if name in names]

@@ -16,7 +16,7 @@ from wispanel.core.config import Settings
 from wispanel.users.models import Role, User
 
 log = structlog.get_logger(__name__)
-INITIAL_PASSWORD_FILE = "initial-admin-password"
+INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name, not a password
 
 
 def ensure_first_admin(engine: Engine, settings: Settings, hasher: PasswordHasher) -> None:
@@ -40,7 +40,11 @@ def ensure_first_admin(engine: Engine, settings: Settings, hasher: PasswordHashe
         )
         db.commit()
     if configured:
-        log.info("bootstrap.admin_created", username="admin", password_source="environment")
+        log.info(
+            "bootstrap.admin_created",
+            username="admin",
+            password_source="environment",  # noqa: S106 - names the source, not the value
+        )
         return
     path = settings.data_dir / INITIAL_PASSWORD_FILE
     _write_private(path, password + "\n")

@@ -86,7 +86,7 @@ class IdempotencySettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
-    """When `url` is set, rate limits, idempotency keys and jobs use Redis instead of local stores."""
+    """With `url` set, rate limits, idempotency keys and jobs are kept in Redis."""
 
     url: str | None = None
 

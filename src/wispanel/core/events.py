@@ -114,24 +114,27 @@ class EventBus:
         return published
 
     def _queue_after_commit(self, session: Session, published: PublishedEvent) -> None:
-        pending: list[PublishedEvent] | None = session.info.get(PENDING_KEY)
-        if pending is None:
-            pending = session.info[PENDING_KEY] = []
-            orm_event.listen(session, "after_commit", self._dispatch)
-            orm_event.listen(session, "after_rollback", _discard)
-        pending.append(published)
+        pending: list[tuple[EventBus, PublishedEvent]] = session.info.setdefault(PENDING_KEY, [])
+        pending.append((self, published))
 
-    def _dispatch(self, session: Session) -> None:
-        pending: list[PublishedEvent] = session.info.pop(PENDING_KEY, [])
-        orm_event.remove(session, "after_commit", self._dispatch)
-        orm_event.remove(session, "after_rollback", _discard)
-        for published in pending:
-            for subscriber in self._subscribers:
-                try:
-                    subscriber(published)
-                except Exception:
-                    log.exception("event.subscriber_failed", event=published.name, id=published.id)
+    def deliver(self, published: PublishedEvent) -> None:
+        """Hand a committed event to every subscriber; a failing one is logged, not raised."""
+        for subscriber in self._subscribers:
+            try:
+                subscriber(published)
+            except Exception:
+                log.exception("event.subscriber_failed", event=published.name, id=published.id)
 
 
+# Listening on the Session class once covers every session; a session's own pending list in
+# `info` says what, if anything, its commit should hand over.
+@orm_event.listens_for(Session, "after_commit")
+def _dispatch(session: Session) -> None:
+    pending: list[tuple[EventBus, PublishedEvent]] = session.info.pop(PENDING_KEY, [])
+    for bus, published in pending:
+        bus.deliver(published)
+
+
+@orm_event.listens_for(Session, "after_rollback")
 def _discard(session: Session) -> None:
-    session.info[PENDING_KEY] = []
+    session.info.pop(PENDING_KEY, None)

@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import TextIO, cast
 
 import structlog
+
+
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time, so cached loggers follow a swapped stream."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
 
 
 def configure_logging(
@@ -24,7 +37,7 @@ def configure_logging(
 
     Cached loggers are bound to the stream for good; tests that swap streams turn caching off.
     """
-    stream = stream or sys.stderr
+    stream = stream or cast(TextIO, _CurrentStderr())
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -52,7 +52,7 @@ def page_envelope(items: Sequence[Any], total: int, page: int, per_page: int) ->
 
 async def paginate(
     db: AsyncSession,
-    statement: Select[tuple[T]],
+    statement: Select[T],
     request: PageRequest,
     serialize: Callable[[T], Any],
     *,

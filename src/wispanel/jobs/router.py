@@ -8,11 +8,14 @@ from fastapi import APIRouter, Depends, Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wispanel.auth.deps import CurrentPrincipal
+from wispanel.auth.scopes import area_scope
 from wispanel.core.database import get_session
 from wispanel.jobs import service
 from wispanel.jobs.schemas import JobOut
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["14 System & Services"])
+router = APIRouter(
+    prefix="/api/v1/jobs", tags=["14 System & Services"], dependencies=[area_scope("system")]
+)
 
 
 @router.get(

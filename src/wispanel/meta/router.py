@@ -12,7 +12,7 @@ from starlette.responses import Response
 from wispanel.core.openapi import to_yaml
 
 router = APIRouter(tags=["00 Meta"])
-PUBLIC = {"security": []}
+PUBLIC: dict[str, Any] = {"security": []}
 
 
 def _document(request: Request) -> dict[str, Any]:

@@ -6,6 +6,8 @@ import os
 from typing import Any
 
 import psutil
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from wispanel.core.config import Settings
@@ -64,7 +66,7 @@ def _database(settings: Settings) -> dict[str, Any]:
             info = engine.dialect.server_version_info
             report["running"] = True
             report["version"] = ".".join(str(part) for part in info) if info else None
-    except Exception as error:  # noqa: BLE001 - any failure means "not reachable", shown as such
+    except Exception as error:
         report["version"] = f"unreachable: {type(error).__name__}"
     finally:
         engine.dispose()
@@ -72,9 +74,6 @@ def _database(settings: Settings) -> dict[str, Any]:
 
 
 def _redis(url: str) -> dict[str, Any]:
-    from redis import Redis
-    from redis.exceptions import RedisError
-
     report: dict[str, Any] = {
         "name": "redis",
         "installed": True,

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from wispanel.auth.principal import Principal
 from wispanel.core.errors import NotFound
@@ -26,7 +27,9 @@ def account_filter(principal: Principal) -> ColumnElement[bool]:
     return User.id == principal.user_id
 
 
-def owner_filter(principal: Principal, owner_column: Any) -> ColumnElement[bool]:
+def owner_filter(
+    principal: Principal, owner_column: QueryableAttribute[Any]
+) -> ColumnElement[bool]:
     """A WHERE clause on an owned object's `owner_id` column, by the same rules."""
     if principal.role == Role.ADMIN:
         return true()
@@ -41,9 +44,7 @@ def owner_filter(principal: Principal, owner_column: Any) -> ColumnElement[bool]
 async def get_account_in_scope(db: AsyncSession, principal: Principal, username: str) -> User:
     """Return the named account if the caller may see it, else raise 404."""
     user = (
-        await db.scalars(
-            select(User).where(User.username == username, account_filter(principal))
-        )
+        await db.scalars(select(User).where(User.username == username, account_filter(principal)))
     ).first()
     if user is None:
         raise NotFound(f"User {username} not found")

@@ -1,4 +1,4 @@
-"""The outermost layer: request ids, limits on headers and bodies, the access log and last-resort 500s."""
+"""The outermost layer: request ids, header and body limits, the access log, last-resort 500s."""
 
 from __future__ import annotations
 
