@@ -109,9 +109,9 @@ def test_overlong_headers(client: TestClient) -> None:
 
 
 def test_request_id_taken_or_made(client: TestClient) -> None:
-    given = client.get("/api/v1/auth/me", headers={"X-Request-Id": "billing-42.a"})
-    assert given.headers["x-request-id"] == "billing-42.a"
-    assert given.json()["request_id"] == "billing-42.a"
+    echoed = client.get("/api/v1/auth/me", headers={"X-Request-Id": "billing-42.a"})
+    assert echoed.headers["x-request-id"] == "billing-42.a"
+    assert echoed.json()["request_id"] == "billing-42.a"
     for bad in ("has space", "x" * 100, "new\\line"):
         response = client.get("/api/v1/auth/me", headers={"X-Request-Id": bad})
         assert response.headers["x-request-id"] != bad

@@ -29,7 +29,7 @@ PENDING_KEY = "wispanel.pending_events"
 
 @dataclass(frozen=True, slots=True)
 class AuditContext:
-    """Who acts and from where, taken from the request (or a job) once."""
+    """The actor of a change and where it came from, taken once from the request or job."""
 
     principal: Principal | None
     source_ip: str | None = None
@@ -126,8 +126,8 @@ class EventBus:
                 log.exception("event.subscriber_failed", event=published.name, id=published.id)
 
 
-# Listening on the Session class once covers every session; a session's own pending list in
-# `info` says what, if anything, its commit should hand over.
+# One listener on the Session class covers every session. The pending list in a session's
+# `info` contains the events its commit hands over, if any.
 @orm_event.listens_for(Session, "after_commit")
 def _dispatch(session: Session) -> None:
     pending: list[tuple[EventBus, PublishedEvent]] = session.info.pop(PENDING_KEY, [])

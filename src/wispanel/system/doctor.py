@@ -1,4 +1,4 @@
-"""What `wispanel doctor` reports: the panel database, Redis and every host component."""
+"""The `wispanel doctor` report: the panel database, Redis and every host component."""
 
 from __future__ import annotations
 

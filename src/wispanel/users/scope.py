@@ -19,7 +19,7 @@ from wispanel.users.models import Role, User
 
 
 def account_filter(principal: Principal) -> ColumnElement[bool]:
-    """A WHERE clause on `User` that keeps the accounts the caller may see."""
+    """Build the WHERE clause on `User` that keeps the accounts the caller may see."""
     if principal.role == Role.ADMIN:
         return true()
     if principal.role == Role.RESELLER:
@@ -30,7 +30,7 @@ def account_filter(principal: Principal) -> ColumnElement[bool]:
 def owner_filter(
     principal: Principal, owner_column: QueryableAttribute[Any]
 ) -> ColumnElement[bool]:
-    """A WHERE clause on an owned object's `owner_id` column, by the same rules."""
+    """Build the WHERE clause on an owned object's `owner_id` column, by the same rules."""
     if principal.role == Role.ADMIN:
         return true()
     if principal.role == Role.RESELLER:
@@ -52,7 +52,7 @@ async def get_account_in_scope(db: AsyncSession, principal: Principal, username:
 
 
 def manages(principal: Principal, user: User) -> bool:
-    """Whether the caller administers the account (itself excluded for resellers and users)."""
+    """Return whether the caller administers the account (not its own, unless admin)."""
     if principal.role == Role.ADMIN:
         return True
     return principal.role == Role.RESELLER and user.parent_id == principal.user_id
