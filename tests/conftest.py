@@ -25,6 +25,8 @@ from wispanel.core.model_registry import import_models
 
 ADMIN_PASSWORD = "admin-test-password"
 SERVER_URL_VARIABLE = "WISPANEL_TEST_DATABASE_URL"
+# Every test client connects from this address, so IP-bound tokens work across clients.
+CLIENT_ADDRESS = ("127.0.0.1", 40000)
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +57,9 @@ def _empty_tables(url: str) -> None:
     engine = create_sync_engine(url)
     with engine.begin() as connection:
         existing = set(engine.dialect.get_table_names(connection))
+        if "users" in existing:
+            # MariaDB checks the self-reference row by row, so break it before deleting.
+            connection.execute(text("UPDATE users SET parent_id = NULL"))
         for table in reversed(Base.metadata.sorted_tables):
             if table.name in existing:
                 connection.execute(table.delete())
@@ -63,7 +68,12 @@ def _empty_tables(url: str) -> None:
 
 @pytest.fixture
 def make_settings(tmp_path: Path, server_database_url: str | None) -> Callable[..., Settings]:
-    """Build settings for a data directory under tmp_path; keyword sections override."""
+    """Build settings for a data directory under tmp_path; keyword sections override.
+
+    On a database server, the test starts from empty tables.
+    """
+    if server_database_url:
+        _empty_tables(server_database_url)
 
     def build(data_dir: Path | None = None, **sections: Any) -> Settings:
         directory = data_dir or tmp_path / "data"
@@ -87,16 +97,13 @@ def make_settings(tmp_path: Path, server_database_url: str | None) -> Callable[.
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings], server_database_url: str | None) -> Settings:
-    built = make_settings()
-    if server_database_url:
-        _empty_tables(server_database_url)
-    return built
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), client=("127.0.0.1", 40000)) as test_client:
+    with TestClient(create_app(settings), client=CLIENT_ADDRESS) as test_client:
         yield test_client
 
 

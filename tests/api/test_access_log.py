@@ -11,6 +11,7 @@ import pytest
 import structlog
 from starlette.testclient import TestClient
 
+from tests.conftest import CLIENT_ADDRESS
 from wispanel.app import create_app
 from wispanel.core.config import Settings
 from wispanel.core.logging import configure_logging
@@ -32,7 +33,7 @@ def test_one_json_line_per_request(make_settings: Callable[..., Settings]) -> No
     settings = make_settings(logging={"access_log": True, "format": "json"})
     stream = io.StringIO()
     configure_logging(format="json", level="INFO", stream=stream, cache_loggers=False)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=CLIENT_ADDRESS) as client:
         stream.seek(0)
         stream.truncate(0)
         response = client.get("/api/v1/auth/me", headers={"X-Request-Id": "trace-1"})

@@ -8,6 +8,7 @@ import pytest
 from fastapi import APIRouter
 from starlette.testclient import TestClient
 
+from tests.conftest import CLIENT_ADDRESS
 from wispanel.app import create_app
 from wispanel.core.config import Settings
 
@@ -36,7 +37,7 @@ def failing_client(settings: Settings) -> Iterator[TestClient]:
         raise RuntimeError("secret path /etc/shadow in a traceback")
 
     app.include_router(router)
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with TestClient(app, client=CLIENT_ADDRESS, raise_server_exceptions=False) as test_client:
         yield test_client
 
 

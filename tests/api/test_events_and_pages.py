@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from tests.conftest import bearer, login
+from tests.conftest import CLIENT_ADDRESS, bearer, login
 from tests.factories import create_account
 from wispanel.app import create_app
 from wispanel.auth.deps import Audit, CurrentPrincipal
@@ -64,7 +64,7 @@ def app_client(settings: Settings) -> Iterator[tuple[TestClient, list[PublishedE
         return await paginate(db, statement, page, lambda user: user.username)
 
     app.include_router(router)
-    with TestClient(app) as client:
+    with TestClient(app, client=CLIENT_ADDRESS) as client:
         yield client, received
 
 
@@ -87,7 +87,7 @@ def test_event_committed_with_change(app_client: tuple[TestClient, list[Publishe
         entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "user.created")).one()
     assert entry.actor == "admin"
     assert entry.object_id == "john"
-    assert entry.source_ip == "testclient"
+    assert entry.source_ip == "127.0.0.1"
     assert entry.request_id == response.headers["x-request-id"]
 
 

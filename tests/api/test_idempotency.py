@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from tests.conftest import ADMIN_PASSWORD, bearer, login
+from tests.conftest import ADMIN_PASSWORD, CLIENT_ADDRESS, bearer, login
 from wispanel.app import create_app
 from wispanel.auth.deps import CurrentPrincipal
 from wispanel.auth.models import LoginSession
@@ -58,7 +58,7 @@ def counting_client(settings: Settings) -> Iterator[tuple[TestClient, list[str]]
 
     app.include_router(router)
     app.state.release = release
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with TestClient(app, client=CLIENT_ADDRESS, raise_server_exceptions=False) as test_client:
         yield test_client, runs
 
 
@@ -167,9 +167,9 @@ def test_rejected_and_failed_requests_not_stored(
 def test_survives_restart(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
     headers = {"Idempotency-Key": "restart-1"}
-    with TestClient(create_app(settings)) as first:
+    with TestClient(create_app(settings), client=CLIENT_ADDRESS) as first:
         token = first.post("/api/v1/auth/login", json=LOGIN, headers=headers).json()["token"]
-    with TestClient(create_app(settings)) as second:
+    with TestClient(create_app(settings), client=CLIENT_ADDRESS) as second:
         replay = second.post("/api/v1/auth/login", json=LOGIN, headers=headers)
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json()["token"] == token
@@ -179,7 +179,10 @@ def test_survives_restart(make_settings: Callable[..., Settings]) -> None:
 def test_shared_between_two_processes(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
     headers = {"Idempotency-Key": "two-processes"}
-    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+    with (
+        TestClient(create_app(settings), client=CLIENT_ADDRESS) as first,
+        TestClient(create_app(settings), client=CLIENT_ADDRESS) as second,
+    ):
         created = first.post("/api/v1/auth/login", json=LOGIN, headers=headers)
         replay = second.post("/api/v1/auth/login", json=LOGIN, headers=headers)
         mismatch = second.post(
@@ -211,7 +214,10 @@ def test_abandoned_key_is_taken_over(client: TestClient, settings: Settings) -> 
 def test_redis_store(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(redis={"url": "redis://127.0.0.1:6379/15"})
     key = {"Idempotency-Key": f"redis-{time.time_ns()}"}
-    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+    with (
+        TestClient(create_app(settings), client=CLIENT_ADDRESS) as first,
+        TestClient(create_app(settings), client=CLIENT_ADDRESS) as second,
+    ):
         created = first.post("/api/v1/auth/login", json=LOGIN, headers=key)
         replay = second.post("/api/v1/auth/login", json=LOGIN, headers=key)
         mismatch = second.post("/api/v1/auth/login", json={**LOGIN, "password": "x"}, headers=key)

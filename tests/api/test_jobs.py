@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from tests.conftest import bearer, login
+from tests.conftest import CLIENT_ADDRESS, bearer, login
 from tests.factories import create_account
 from wispanel.app import create_app
 from wispanel.core.config import Settings
@@ -54,9 +54,9 @@ def test_job_runs_and_reports(settings: Settings, tmp_path: Path) -> None:
     app = create_app(settings)
     app.state.panel.jobs.register("test.marker", _write_marker)
     marker = tmp_path / "marker.txt"
-    with TestClient(app) as client:
+    with TestClient(app, client=CLIENT_ADDRESS) as client:
         token = login(client)
-        job_id = _insert_job(settings, "test.marker", {"path": str(marker)}, 1)
+        job_id = _insert_job(settings, "test.marker", {"path": str(marker)}, None)
         app.state.panel.jobs.enqueue(job_id)
         body = _wait_finished(client, token, job_id)
     assert body["status"] == "succeeded"
@@ -70,9 +70,9 @@ def test_job_runs_and_reports(settings: Settings, tmp_path: Path) -> None:
 def test_failed_job_keeps_error(settings: Settings) -> None:
     app = create_app(settings)
     app.state.panel.jobs.register("test.fail", _fail)
-    with TestClient(app) as client:
+    with TestClient(app, client=CLIENT_ADDRESS) as client:
         token = login(client)
-        job_id = _insert_job(settings, "test.fail", {}, 1)
+        job_id = _insert_job(settings, "test.fail", {}, None)
         app.state.panel.jobs.enqueue(job_id)
         body = _wait_finished(client, token, job_id)
     assert body["status"] == "failed"
@@ -84,13 +84,13 @@ def test_queued_job_runs_after_restart(
 ) -> None:
     settings = make_settings(jobs={"run_in_process": False})
     marker = tmp_path / "after-restart.txt"
-    with TestClient(create_app(settings)):
-        job_id = _insert_job(settings, "test.marker", {"path": str(marker)}, 1)
+    with TestClient(create_app(settings), client=CLIENT_ADDRESS):
+        job_id = _insert_job(settings, "test.marker", {"path": str(marker)}, None)
     assert not marker.exists()
     running = make_settings(jobs={"run_in_process": True})
     app = create_app(running)
     app.state.panel.jobs.register("test.marker", _write_marker)
-    with TestClient(app) as client:
+    with TestClient(app, client=CLIENT_ADDRESS) as client:
         body = _wait_finished(client, login(client), job_id)
     assert body["status"] == "succeeded"
     assert marker.exists()

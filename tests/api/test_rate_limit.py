@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from redis import Redis
 from starlette.testclient import TestClient
 
-from tests.conftest import ADMIN_PASSWORD, bearer, login
+from tests.conftest import ADMIN_PASSWORD, CLIENT_ADDRESS, bearer, login
 from wispanel.app import create_app
 from wispanel.core.config import Settings
 
@@ -29,7 +30,7 @@ def test_headers_on_every_api_response(client: TestClient, admin_token: str) -> 
 
 def test_principal_limit_then_429(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(rate_limit={"default_per_minute": 5})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=CLIENT_ADDRESS) as client:
         token = login(client)
         remaining = [
             int(
@@ -53,18 +54,19 @@ def test_principal_limit_then_429(make_settings: Callable[..., Settings]) -> Non
 
 def test_role_limit_setting(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(rate_limit={"default_per_minute": 5, "admin_per_minute": 7})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=CLIENT_ADDRESS) as client:
         response = client.get("/api/v1/auth/me", headers=bearer(login(client)))
         assert response.headers["x-ratelimit-limit"] == "7"
         assert response.headers["ratelimit-policy"] == '"admin";q=7;w=60'
 
 
 def test_login_limit_per_address(client: TestClient) -> None:
+    # Other names each time, so the per-account lockout stays out of the way.
     statuses = [
         client.post(
-            "/api/v1/auth/login", json={"username": "admin", "password": "wrong"}
+            "/api/v1/auth/login", json={"username": f"ghost{index}", "password": "wrong"}
         ).status_code
-        for _ in range(20)
+        for index in range(20)
     ]
     assert statuses == [401] * 20
     response = client.post(
@@ -76,11 +78,14 @@ def test_login_limit_per_address(client: TestClient) -> None:
 
 
 def test_redis_store_shared_between_processes(make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(
-        rate_limit={"default_per_minute": 4}, redis={"url": "redis://127.0.0.1:6379/15"}
-    )
+    url = "redis://127.0.0.1:6379/15"
+    Redis.from_url(url).flushdb()  # counters of earlier runs would still be in their window
+    settings = make_settings(rate_limit={"default_per_minute": 4}, redis={"url": url})
     # Two apps stand for two API processes; the counter lives in Redis, not in either.
-    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+    with (
+        TestClient(create_app(settings), client=CLIENT_ADDRESS) as first,
+        TestClient(create_app(settings), client=CLIENT_ADDRESS) as second,
+    ):
         token = login(first)
         statuses = [
             client.get("/api/v1/auth/me", headers=bearer(token)).status_code

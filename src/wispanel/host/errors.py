@@ -19,7 +19,7 @@ class HostError(Exception):
     code = "INTERNAL_ERROR"
 
 
-class CommandNotFound(HostError):  # noqa: N818 - name fixed by the API error mapping
+class CommandNotFound(HostError):
     """An external program is not installed or not executable."""
 
     code = "SERVICE_UNAVAILABLE"
@@ -48,7 +48,7 @@ class CommandError(HostError):
         super().__init__(message)
 
 
-class CommandTimeout(HostError):  # noqa: N818 - pairs with CommandNotFound
+class CommandTimeout(HostError):
     """An external program ran longer than its timeout and was killed."""
 
     # A timeout during apply leaves the change unapplied, like a failed command.

@@ -101,7 +101,7 @@ class DatabaseIdempotencyStore:
                     StoredResponse(
                         record.response_status,
                         record.response_headers or [],
-                        record.response_body or b"",
+                        base64.b64decode(record.response_body or ""),
                     ),
                 )
             if record.lease_until > now:
@@ -126,7 +126,7 @@ class DatabaseIdempotencyStore:
                 .values(
                     response_status=response.status,
                     response_headers=response.headers,
-                    response_body=response.body,
+                    response_body=base64.b64encode(response.body).decode("ascii"),
                 )
             )
             await db.commit()

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 import wispanel.core.database
 
@@ -63,7 +64,11 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("response_status", sa.Integer(), nullable=True),
         sa.Column("response_headers", sa.JSON(), nullable=True),
-        sa.Column("response_body", sa.LargeBinary(length=16777215), nullable=True),
+        sa.Column(
+            "response_body",
+            sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql"),
+            nullable=True,
+        ),
         sa.Column("created_at", wispanel.core.database.UTCDateTime(), nullable=False),
         sa.Column("lease_until", wispanel.core.database.UTCDateTime(), nullable=False),
         sa.Column("expires_at", wispanel.core.database.UTCDateTime(), nullable=False),
