@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from wispanel.auth.models import LoginSession
+from wispanel.auth.accounts import AccountSnapshot
+from wispanel.auth.api_keys.cache import ApiKeyCache
+from wispanel.auth.crypto import sha256_hex
+from wispanel.auth.session_cache import SessionCache, SessionState
 from wispanel.auth.tokens import TokenCodec
 from wispanel.core.database import utcnow
 from wispanel.core.errors import Unauthorized
-from wispanel.users.models import AccountStatus, User
+from wispanel.users.models import AccountStatus
 
+__all__ = ["AccountSnapshot", "Authenticator", "Principal", "SessionCache", "SessionState"]
 
-@dataclass(frozen=True, slots=True)
-class AccountSnapshot:
-    """The caller's account as last read from the database (at most the cache age old)."""
-
-    id: int
-    username: str
-    email: str
-    role: str
-    status: str
-    token_version: int
-    created_at: datetime
+API_KEY_PATTERN = re.compile(r"^wsp_[0-9a-f]{48}$")
+DEFAULT_IP_BINDING: Mapping[str, bool] = {"admin": True, "reseller": True, "user": False}
+# A fresh token for a session is reused for this long, so a client that ignores
+# `X-New-Token` does not make the panel sign a new token on every request.
+SLIDING_TOKEN_REUSE_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +38,9 @@ class Principal:
     # Scopes of an API key; session tokens carry none and are limited by role alone.
     scopes: frozenset[str] = frozenset()
     api_key_id: str | None = None
+    token_issued_at: int | None = None
+    # An API key's own requests-a-minute limit; None uses the role's limit.
+    rate_limit_per_minute: int | None = None
 
     @property
     def user_id(self) -> int:
@@ -56,6 +56,8 @@ class Principal:
 
     @property
     def rate_limit_key(self) -> str:
+        if self.api_key_id is not None:
+            return f"key:{self.api_key_id}"
         return f"user:{self.user_id}"
 
     @property
@@ -63,100 +65,29 @@ class Principal:
         return f"user:{self.user_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class SessionState:
-    account: AccountSnapshot
-    expires_at: datetime
-    revoked: bool
-    last_seen_at: datetime
-
-
-class SessionCache:
-    """Short-lived copies of session rows, so most requests need no database round trip.
-
-    Revocation through `invalidate` is immediate in this process; other API processes see it
-    once their copy is older than `ttl_seconds`.
-    """
-
+class Authenticator:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        codec: TokenCodec,
+        cache: SessionCache,
         *,
-        ttl_seconds: float,
-        touch_seconds: int,
+        keys: ApiKeyCache | None = None,
+        ip_binding: Mapping[str, bool] | None = None,
     ) -> None:
-        self._sessions = sessions
-        self._ttl = ttl_seconds
-        self._touch = touch_seconds
-        self._entries: dict[str, tuple[float, SessionState | None]] = {}
-
-    async def get(self, session_id: str) -> SessionState | None:
-        cached = self._entries.get(session_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        state = await self._load(session_id)
-        if self._ttl > 0:
-            if len(self._entries) > 50_000:
-                self._entries.clear()
-            self._entries[session_id] = (time.monotonic() + self._ttl, state)
-        return state
-
-    def invalidate(self, session_id: str) -> None:
-        self._entries.pop(session_id, None)
-
-    def invalidate_all(self) -> None:
-        self._entries.clear()
-
-    async def _load(self, session_id: str) -> SessionState | None:
-        async with self._sessions() as db:
-            row = (
-                await db.execute(
-                    select(LoginSession, User)
-                    .join(User, User.id == LoginSession.user_id)
-                    .where(LoginSession.id == session_id)
-                )
-            ).first()
-            if row is None:
-                return None
-            login, user = row
-            now = utcnow()
-            if (now - login.last_seen_at).total_seconds() >= self._touch:
-                await db.execute(
-                    update(LoginSession)
-                    .where(LoginSession.id == session_id)
-                    .values(last_seen_at=now)
-                )
-                await db.commit()
-            return SessionState(
-                account=AccountSnapshot(
-                    id=user.id,
-                    username=user.username,
-                    email=user.email,
-                    role=user.role,
-                    status=user.status,
-                    token_version=user.token_version,
-                    created_at=user.created_at,
-                ),
-                expires_at=login.expires_at,
-                revoked=login.revoked_at is not None,
-                last_seen_at=login.last_seen_at,
-            )
-
-
-class Authenticator:
-    def __init__(self, codec: TokenCodec, cache: SessionCache) -> None:
         self.codec = codec
         self.cache = cache
+        self.keys = keys
+        self.ip_binding = dict(ip_binding if ip_binding is not None else DEFAULT_IP_BINDING)
+        self._fresh_tokens: dict[tuple[str, int], tuple[float, str]] = {}
 
-    async def authenticate(self, authorization: str) -> Principal:
+    async def authenticate(self, authorization: str, client_ip: str | None = None) -> Principal:
         """Resolve an Authorization header value, or raise Unauthorized saying why not."""
         scheme, _, credential = authorization.partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:
             raise Unauthorized("Missing authorization")
         if credential.startswith("wsp_"):
-            # NOTE: API keys are not issued yet; every wsp_ credential is unknown until they are.
-            raise Unauthorized("Invalid credentials")
+            return await self._authenticate_key(credential, client_ip)
         claims = self.codec.decode(credential)
         state = await self.cache.get(claims.session_id)
         if state is None or state.account.id != claims.user_id:
@@ -167,10 +98,98 @@ class Authenticator:
             raise Unauthorized("Token revoked")
         if state.account.status != AccountStatus.ACTIVE:
             raise Unauthorized("Account is suspended")
+        if self.is_ip_bound(state) and client_ip is not None and client_ip != state.ip:
+            raise Unauthorized("Session IP mismatch")
         return Principal(
             account=state.account,
             kind="session",
             session_id=claims.session_id,
             impersonator=claims.impersonator,
             token_expires_at=claims.expires_at,
+            token_issued_at=claims.issued_at,
+        )
+
+    def is_ip_bound(self, state: SessionState) -> bool:
+        if state.ip_binding is not None:
+            return state.ip_binding
+        return self.ip_binding.get(state.account.role, False)
+
+    async def _authenticate_key(self, credential: str, client_ip: str | None) -> Principal:
+        if self.keys is None or not API_KEY_PATTERN.match(credential):
+            raise Unauthorized("Invalid credentials")
+        state = await self.keys.get(sha256_hex(credential))
+        if state is None:
+            raise Unauthorized("Invalid credentials")
+        if not state.enabled:
+            raise Unauthorized("API key is disabled")
+        if state.expires_at is not None and state.expires_at <= utcnow():
+            raise Unauthorized("API key expired")
+        if not state.allows_address(client_ip):
+            raise Unauthorized(f"API key is not allowed from IP address {client_ip}")
+        if state.account.status != AccountStatus.ACTIVE:
+            raise Unauthorized("Account is suspended")
+        return Principal(
+            account=state.account,
+            kind="api_key",
+            scopes=state.scopes,
+            api_key_id=state.id,
+            rate_limit_per_minute=state.rate_limit_per_minute,
+        )
+
+    async def sliding_token(self, principal: Principal) -> str | None:
+        """Return a fresh token for the caller's session once less than half of its token's
+        lifetime remains, else None. The session's expiry moves with it.
+        """
+        if (
+            principal.kind != "session"
+            or principal.session_id is None
+            or principal.token_expires_at is None
+            or principal.token_issued_at is None
+            or principal.impersonator is not None
+        ):
+            return None
+        now = time.time()
+        lifetime = principal.token_expires_at - principal.token_issued_at
+        if principal.token_expires_at - now >= lifetime / 2:
+            return None
+        reuse_key = (principal.session_id, principal.account.token_version)
+        reused = self._fresh_tokens.get(reuse_key)
+        if reused is not None and reused[0] > now:
+            return reused[1]
+        token = await self.refresh(principal)
+        if token is None:
+            return None
+        if len(self._fresh_tokens) > 10_000:
+            self._fresh_tokens.clear()
+        self._fresh_tokens[reuse_key] = (now + SLIDING_TOKEN_REUSE_SECONDS, token)
+        return token
+
+    async def refresh(self, principal: Principal) -> str | None:
+        """Issue a new token for the caller's session and extend the session to match.
+
+        A login-as session keeps its original expiry, so its tokens never outlive it (and
+        sliding refresh skips it); None means the session is gone or has no time left.
+        """
+        if principal.session_id is None:
+            return None
+        state = await self.cache.get(principal.session_id)
+        if state is None:
+            return None
+        now = int(time.time())
+        if state.impersonator is not None:
+            ttl = int(state.expires_at.timestamp()) - now
+            if ttl <= 0:
+                return None
+        else:
+            ttl = self.codec.ttl_seconds
+            target = datetime.fromtimestamp(now + ttl, UTC)
+            if (target - state.expires_at).total_seconds() > 60:
+                await self.cache.extend(principal.session_id, target)
+        return self.codec.issue(
+            user_id=principal.user_id,
+            role=principal.role,
+            session_id=principal.session_id,
+            token_version=principal.account.token_version,
+            ttl_seconds=ttl,
+            impersonator=principal.impersonator,
         )

@@ -8,7 +8,7 @@ limited by scopes, only by role and tenancy.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends
 from starlette.requests import Request
@@ -48,10 +48,10 @@ def area_scope(area: str) -> Any:
     if area not in AREAS:
         raise ValueError(f"unknown API area {area!r}; known: {', '.join(AREAS)}")
 
-    def check(request: Request, principal: Principal = Depends(require_principal)) -> None:
-        if principal.kind == "api_key" and not scope_allows(
-            principal.scopes, area, request.method
-        ):
+    def check(
+        request: Request, principal: Annotated[Principal, Depends(require_principal)]
+    ) -> None:
+        if principal.kind == "api_key" and not scope_allows(principal.scopes, area, request.method):
             raise Forbidden(f"API key is not scoped for '{area}' on this request")
 
     check.__name__ = f"require_{area}_scope"
