@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions to panel events, and their signed, retried delivery."""
