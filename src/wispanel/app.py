@@ -12,10 +12,15 @@ import structlog
 from fastapi import FastAPI
 
 from wispanel import __version__
+from wispanel.auth.api_keys.cache import ApiKeyCache
+from wispanel.auth.api_keys.router import router as api_keys_router
 from wispanel.auth.middleware import AuthenticationMiddleware
 from wispanel.auth.passwords import password_hasher
 from wispanel.auth.principal import Authenticator, SessionCache
 from wispanel.auth.router import router as auth_router
+from wispanel.auth.sso.router import consume_router as sso_consume_router
+from wispanel.auth.sso.router import exchange_router as sso_exchange_router
+from wispanel.auth.sso.router import mint_router as sso_mint_router
 from wispanel.auth.tokens import TokenCodec
 from wispanel.core import migrate
 from wispanel.core.bootstrap import ensure_first_admin
@@ -35,13 +40,37 @@ from wispanel.core.middleware.context import RequestContextMiddleware
 from wispanel.core.openapi import build_openapi_document
 from wispanel.core.ratelimit import RateLimitMiddleware, create_storage
 from wispanel.core.secrets import ensure_secrets
+from wispanel.domains.router import router as domains_router
+from wispanel.domains.router import system_router as php_versions_router
 from wispanel.host.runner import CommandRunner
+from wispanel.host.web import WebHost
 from wispanel.jobs.queue import JobQueue
 from wispanel.jobs.router import router as jobs_router
 from wispanel.meta.router import router as meta_router
+from wispanel.users.packages import ensure_default_package
+from wispanel.users.packages_router import router as packages_router
+from wispanel.users.resellers_router import router as resellers_router
+from wispanel.users.router import router as users_router
+from wispanel.users.usage import register_disk_usage
+from wispanel.webhooks.dispatch import install_webhooks
+from wispanel.webhooks.router import router as webhooks_router
 
 log = structlog.get_logger(__name__)
-ROUTERS = (auth_router, jobs_router, meta_router)
+ROUTERS = (
+    auth_router,
+    api_keys_router,
+    sso_mint_router,
+    sso_exchange_router,
+    sso_consume_router,
+    jobs_router,
+    meta_router,
+    webhooks_router,
+    users_router,
+    resellers_router,
+    packages_router,
+    domains_router,
+    php_versions_router,
+)
 
 DESCRIPTION = """\
 WisPanel turns API requests into configuration of a Linux host: nginx and PHP-FPM sites,
@@ -73,18 +102,26 @@ def build_context(settings: Settings) -> PanelContext:
         ttl_seconds=settings.auth.session_cache_seconds,
         touch_seconds=settings.auth.session_touch_seconds,
     )
-    return PanelContext(
+    panel = PanelContext(
         settings=settings,
         secrets=install_secrets,
         engine=engine,
         sync_engine=sync_engine,
         sessions=sessions,
         hasher=password_hasher(settings.auth),
-        authenticator=Authenticator(codec, cache),
+        authenticator=Authenticator(
+            codec,
+            cache,
+            keys=ApiKeyCache(sessions, ttl_seconds=settings.auth.api_key_cache_seconds),
+            ip_binding=settings.auth.ip_binding,
+        ),
         events=EventBus(),
         jobs=JobQueue(sync_engine, data_dir=settings.data_dir, redis_url=settings.redis.url),
         runner=CommandRunner(),
     )
+    panel.web = WebHost.for_settings(settings, panel.runner)
+    install_webhooks(panel)
+    return panel
 
 
 def _idempotency_store(panel: PanelContext) -> IdempotencyStore:
@@ -110,7 +147,10 @@ def _lifespan(panel: PanelContext) -> Callable[[FastAPI], Any]:
         await anyio.to_thread.run_sync(
             ensure_first_admin, panel.sync_engine, settings, panel.hasher
         )
+        await anyio.to_thread.run_sync(ensure_default_package, panel.sync_engine)
         await anyio.to_thread.run_sync(panel.jobs.recover)
+        if panel.web is not None:
+            await anyio.to_thread.run_sync(panel.web.start_at_boot)
         if settings.jobs.run_in_process:
             panel.jobs.start_consumer(settings.jobs.workers)
         log.info("panel.started", version=__version__, profile=settings.server.profile)
@@ -118,6 +158,8 @@ def _lifespan(panel: PanelContext) -> Callable[[FastAPI], Any]:
             yield
         finally:
             panel.jobs.stop_consumer()
+            if panel.web is not None:
+                await anyio.to_thread.run_sync(panel.web.stop)
             await panel.engine.dispose()
             panel.sync_engine.dispose()
             log.info("panel.stopped")
@@ -127,6 +169,7 @@ def _lifespan(panel: PanelContext) -> Callable[[FastAPI], Any]:
 
 def create_app(settings: Settings) -> FastAPI:
     panel = build_context(settings)
+    register_disk_usage(panel)
     app = FastAPI(
         title="WisPanel API",
         version=__version__,

@@ -23,7 +23,7 @@ SYSTEM_CONFIG_FILE = Path("/etc/wispanel/wispanel.toml")
 
 
 class Profile(StrEnum):
-    """How the panel reaches the host: its own daemons under the data directory, or the system's."""
+    """The host profile: the panel's own daemons under the data directory, or the system's."""
 
     LOCAL = "local"
     SYSTEM = "system"
@@ -50,13 +50,31 @@ class DatabaseSettings(BaseModel):
 class AuthSettings(BaseModel):
     token_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
     jwt_algorithm: str = "HS256"
-    # Seconds a verified session state may be reused before the database is asked again.
-    # Revocation in this process is immediate; other processes see it within this window.
+    # Seconds a verified session state is reused before the database is read again.
+    # Revocation in this process is immediate, and other processes see it within this window.
     session_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     session_touch_seconds: int = Field(default=60, ge=1)
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_memory_kib: int = Field(default=47_104, ge=8_192)
     argon2_parallelism: int = Field(default=1, ge=1)
+    # Whether a session token only works from the IP address it logged in from, per role;
+    # an account's own setting overrides its role's.
+    ip_binding: dict[str, bool] = Field(
+        default_factory=lambda: {"admin": True, "reseller": True, "user": False}
+    )
+    # When on, a login while another session of the account is live needs `force: true`.
+    single_session: bool = False
+    # Failed logins of one account before it is locked; each further failure doubles the
+    # lock, from `lockout_base_seconds` up to `lockout_max_seconds`.
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_base_seconds: int = Field(default=30, ge=1)
+    lockout_max_seconds: int = Field(default=900, ge=1)
+    # Failures older than this no longer count towards a lock.
+    lockout_window_seconds: int = Field(default=900, ge=60)
+    reauth_seconds: int = Field(default=300, ge=30, le=3600)
+    impersonation_ttl: int = Field(default=3600, ge=60, le=3600)
+    # Seconds a verified API key may be reused before the database is asked again.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
 
 class RateLimitSettings(BaseModel):
@@ -96,6 +114,66 @@ class JobSettings(BaseModel):
     workers: int = Field(default=2, ge=1, le=32)
 
 
+class AccountSettings(BaseModel):
+    """Hosting accounts: where homes live, how logins are blocked, how usage is measured."""
+
+    # Parent of the account homes in the system profile; the local profile uses <data-dir>/home.
+    home_root: Path = Path("/home")
+    nologin_shell: str = "/usr/sbin/nologin"
+    min_password_length: int = Field(default=8, ge=6, le=128)
+    # Minutes between two measurements of every account's disk usage.
+    disk_usage_interval_minutes: int = Field(default=60, ge=1, le=1440)
+    # Whether new resellers may hand out more, in sum, than their own limits.
+    allow_overselling: bool = False
+
+
+class WebhookSettings(BaseModel):
+    """Outgoing webhook deliveries: retries, timeouts and which targets may be reached."""
+
+    # Seconds to wait before each retry after a failed attempt; its length is the retry count.
+    retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [1.0, 5.0, 25.0, 120.0, 600.0, 3600.0, 21600.0]
+    )
+    connect_timeout: float = Field(default=5.0, gt=0, le=60)
+    read_timeout: float = Field(default=10.0, gt=0, le=120)
+    # Allows targets on loopback, private, link-local and other non-public addresses.
+    # Cloud metadata, unspecified and multicast addresses stay refused either way.
+    allow_private_targets: bool = False
+    # Days a finished delivery and its attempts are kept before they are pruned.
+    delivery_retention_days: int = Field(default=30, ge=1)
+
+    @field_validator("retry_schedule_seconds")
+    @classmethod
+    def _non_negative_delays(cls, schedule: list[float]) -> list[float]:
+        if any(delay < 0 for delay in schedule):
+            raise ValueError("retry delays must be zero or more seconds")
+        return schedule
+
+
+class WebSettings(BaseModel):
+    """The sites: nginx listeners, PHP-FPM pools, and what domains keep and show."""
+
+    listen_address: str = "127.0.0.1"
+    # The local profile's own nginx; the system profile listens on 80 and 443.
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    https_port: int = Field(default=8443, ge=1, le=65535)
+    worker_processes: int = Field(default=1, ge=1, le=64)
+    # Open files each nginx worker may hold; each domain's two log files count in every worker.
+    worker_rlimit_nofile: int = Field(default=65_536, ge=1024)
+    # PHP-FPM process manager of every account pool: processes start on demand.
+    pm_max_children: int = Field(default=5, ge=1, le=1000)
+    pm_process_idle_timeout_seconds: int = Field(default=10, ge=1)
+    pm_max_requests: int = Field(default=500, ge=0)
+    # The PHP version of new domains; None picks the newest installed.
+    default_php_version: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
+    # Whether deleting a domain keeps its directory under the account's home.
+    keep_files_on_delete: bool = True
+    logs_default_lines: int = Field(default=100, ge=1)
+    logs_max_lines: int = Field(default=1000, ge=1)
+    # Seconds to wait for nginx -t or php-fpm -t.
+    check_timeout_seconds: float = Field(default=60.0, gt=0)
+
+
 class LoggingSettings(BaseModel):
     format: str = Field(default="console", pattern="^(console|json)$")
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
@@ -120,6 +198,9 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     # Password of the first `admin` account, used once on a first start with an empty database.
     admin_password: SecretStr | None = None
     admin_email: str = "admin@localhost"

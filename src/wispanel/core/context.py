@@ -17,6 +17,7 @@ from wispanel.core.secrets import InstallSecrets
 if TYPE_CHECKING:
     from wispanel.auth.principal import Authenticator
     from wispanel.host.runner import CommandRunner
+    from wispanel.host.web import WebHost
     from wispanel.jobs.queue import JobQueue
 
 
@@ -32,6 +33,8 @@ class PanelContext:
     events: EventBus
     jobs: JobQueue
     runner: CommandRunner
+    # nginx and PHP-FPM of the configured profile; None only in contexts built without it.
+    web: WebHost | None = None
 
 
 def get_panel(request: Request) -> PanelContext:

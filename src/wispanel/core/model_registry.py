@@ -9,6 +9,8 @@ MODEL_MODULES = (
     "wispanel.auth.models",
     "wispanel.jobs.models",
     "wispanel.core.models",
+    "wispanel.domains.models",
+    "wispanel.webhooks.models",
 )
 
 

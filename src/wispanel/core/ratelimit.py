@@ -56,9 +56,9 @@ class RateLimitMiddleware:
             )
         principal = request_state.get("principal")
         if principal is not None:
-            return Policy(
-                principal.role, principal.rate_limit_key, self.settings.per_role(principal.role)
-            )
+            # An API key may carry its own limit, which replaces its owner's role limit.
+            per_minute = principal.rate_limit_per_minute or self.settings.per_role(principal.role)
+            return Policy(principal.role, principal.rate_limit_key, per_minute)
         return Policy(
             "anonymous", f"ip:{request_state['client_ip']}", self.settings.anonymous_per_minute
         )

@@ -1,0 +1,74 @@
+"""Helpers for tests that run the real nginx and PHP-FPM in a scratch data directory."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wispanel.host.phpfpm import discover_versions
+from wispanel.host.runner import which
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+needs_nginx = pytest.mark.skipif(which("nginx") is None, reason="nginx is not installed")
+needs_php_fpm = pytest.mark.skipif(not discover_versions(), reason="php-fpm is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def short_data_dir() -> Iterator[Path]:
+    """Yield a data directory with a short path: unix socket paths hold at most 107 bytes."""
+    directory = Path(tempfile.mkdtemp(prefix="wsp-", dir="/tmp"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def fetch(port: int, host: str, path: str = "/") -> tuple[int, str]:
+    """GET a page from the local nginx with a Host header; return status and body."""
+    # http.client never follows redirects, so a redirect test can't leave loopback.
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", errors="replace")
+    finally:
+        connection.close()
+
+
+def wait_for(
+    port: int, host: str, path: str = "/", *, status: int, contains: str = "", timeout: float = 5
+) -> tuple[int, str]:
+    """Poll until the page has the status (and text), because reloads finish asynchronously."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = fetch(port, host, path)
+        except OSError:
+            result = (0, "")
+        if result[0] == status and contains in result[1]:
+            return result
+        if time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
+
+
+def assert_golden(name: str, text: str) -> None:
+    """Compare rendered text with tests/golden/<name>; WISPANEL_UPDATE_GOLDEN=1 rewrites it."""
+    path = GOLDEN / name
+    if os.environ.get("WISPANEL_UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == text, f"{name} differs from the golden file"
