@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import structlog
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from wispanel import __version__
 from wispanel.auth.api_keys.cache import ApiKeyCache
@@ -40,8 +41,11 @@ from wispanel.core.middleware.context import RequestContextMiddleware
 from wispanel.core.openapi import build_openapi_document
 from wispanel.core.ratelimit import RateLimitMiddleware, create_storage
 from wispanel.core.secrets import ensure_secrets
+from wispanel.dns.models import DnsZone
+from wispanel.dns.router import router as dns_router
 from wispanel.domains.router import router as domains_router
 from wispanel.domains.router import system_router as php_versions_router
+from wispanel.host.powerdns import PowerDns
 from wispanel.host.runner import CommandRunner
 from wispanel.host.web import WebHost
 from wispanel.jobs.queue import JobQueue
@@ -70,6 +74,7 @@ ROUTERS = (
     packages_router,
     domains_router,
     php_versions_router,
+    dns_router,
 )
 
 DESCRIPTION = """\
@@ -120,6 +125,7 @@ def build_context(settings: Settings) -> PanelContext:
         runner=CommandRunner(),
     )
     panel.web = WebHost.for_settings(settings, panel.runner)
+    panel.dns = PowerDns(settings, panel.runner)
     install_webhooks(panel)
     return panel
 
@@ -139,6 +145,12 @@ def _idempotency_store(panel: PanelContext) -> IdempotencyStore:
     )
 
 
+def _has_zones(panel: PanelContext) -> bool:
+    """Whether the panel serves any DNS zone, so PowerDNS must run from the start."""
+    with panel.sync_engine.connect() as connection:
+        return connection.execute(select(DnsZone.id).limit(1)).first() is not None
+
+
 def _lifespan(panel: PanelContext) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -151,6 +163,8 @@ def _lifespan(panel: PanelContext) -> Callable[[FastAPI], Any]:
         await anyio.to_thread.run_sync(panel.jobs.recover)
         if panel.web is not None:
             await anyio.to_thread.run_sync(panel.web.start_at_boot)
+        if panel.dns is not None and await anyio.to_thread.run_sync(_has_zones, panel):
+            await anyio.to_thread.run_sync(panel.dns.start_at_boot)
         if settings.jobs.run_in_process:
             panel.jobs.start_consumer(settings.jobs.workers)
         log.info("panel.started", version=__version__, profile=settings.server.profile)
@@ -160,6 +174,8 @@ def _lifespan(panel: PanelContext) -> Callable[[FastAPI], Any]:
             panel.jobs.stop_consumer()
             if panel.web is not None:
                 await anyio.to_thread.run_sync(panel.web.stop)
+            if panel.dns is not None:
+                await anyio.to_thread.run_sync(panel.dns.stop)
             await panel.engine.dispose()
             panel.sync_engine.dispose()
             log.info("panel.stopped")

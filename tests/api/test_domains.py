@@ -28,7 +28,11 @@ PASSWORD = "account-password"
 def web_settings(settings: Settings, make_settings: Callable[..., Settings]) -> Iterator[Settings]:
     """Settings with a short data directory and free web ports (the base fixture empties tables)."""
     for directory in short_data_dir():
-        yield make_settings(directory, web={"http_port": free_port(), "https_port": free_port()})
+        yield make_settings(
+            directory,
+            web={"http_port": free_port(), "https_port": free_port()},
+            dns={"port": free_port(), "api_port": free_port()},
+        )
 
 
 @pytest.fixture

@@ -29,7 +29,11 @@ PROBE = "<?php echo 'php=' . PHP_VERSION . ' user=' . get_current_user();"
 @pytest.fixture
 def web_settings(settings: Settings, make_settings: Callable[..., Settings]) -> Iterator[Settings]:
     for directory in short_data_dir():
-        yield make_settings(directory, web={"http_port": free_port(), "https_port": free_port()})
+        yield make_settings(
+            directory,
+            web={"http_port": free_port(), "https_port": free_port()},
+            dns={"port": free_port(), "api_port": free_port()},
+        )
 
 
 @pytest.fixture

@@ -174,6 +174,31 @@ class WebSettings(BaseModel):
     check_timeout_seconds: float = Field(default=60.0, gt=0)
 
 
+class DnsSettings(BaseModel):
+    """PowerDNS Authoritative and the records every new zone starts with."""
+
+    # The local profile's own pdns_server; the system profile's answers on port 53.
+    port: int = Field(default=5353, ge=1, le=65535)
+    api_port: int = Field(default=8081, ge=1, le=65535)
+    # Seconds to wait for one call to the PowerDNS HTTP API.
+    api_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The system profile's API key file; the local profile generates <data-dir>/pdns/api.key.
+    api_key_file: Path = Path("/etc/wispanel/pdns-api.key")
+    # Fully qualified names of the name servers in every zone's NS records and SOA.
+    nameservers: list[str] = Field(
+        default_factory=lambda: ["ns1.example.net.", "ns2.example.net."], min_length=1
+    )
+    # Addresses of the apex and www records of new zones; None leaves that record out.
+    server_ipv4: str | None = "127.0.0.1"
+    server_ipv6: str | None = None
+    # The SOA contact as a name (hostmaster.example.net.); None uses hostmaster.<zone>.
+    soa_contact: str | None = None
+    # Record TTLs in seconds accepted from the API, and the one used when none is sent.
+    ttl_min: int = Field(default=60, ge=0)
+    ttl_max: int = Field(default=86_400, ge=1, le=2_147_483_647)
+    ttl_default: int = Field(default=3600, ge=0)
+
+
 class LoggingSettings(BaseModel):
     format: str = Field(default="console", pattern="^(console|json)$")
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
@@ -201,6 +226,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    dns: DnsSettings = Field(default_factory=DnsSettings)
     # Password of the first `admin` account, used once on a first start with an empty database.
     admin_password: SecretStr | None = None
     admin_email: str = "admin@localhost"

@@ -16,6 +16,7 @@ from wispanel.core.secrets import InstallSecrets
 
 if TYPE_CHECKING:
     from wispanel.auth.principal import Authenticator
+    from wispanel.host.powerdns import PowerDns
     from wispanel.host.runner import CommandRunner
     from wispanel.host.web import WebHost
     from wispanel.jobs.queue import JobQueue
@@ -35,6 +36,8 @@ class PanelContext:
     runner: CommandRunner
     # nginx and PHP-FPM of the configured profile; None only in contexts built without it.
     web: WebHost | None = None
+    # PowerDNS of the configured profile; None only in contexts built without it.
+    dns: PowerDns | None = None
 
 
 def get_panel(request: Request) -> PanelContext:

@@ -10,6 +10,7 @@ MODEL_MODULES = (
     "wispanel.jobs.models",
     "wispanel.core.models",
     "wispanel.domains.models",
+    "wispanel.dns.models",
     "wispanel.webhooks.models",
 )
 

@@ -15,6 +15,7 @@ from wispanel.core.database import utcnow
 from wispanel.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from wispanel.core.events import AuditContext
 from wispanel.core.pagination import PageRequest, paginate
+from wispanel.dns import zones as dns_zones
 from wispanel.domains import hosting
 from wispanel.domains.models import Domain
 from wispanel.domains.names import (
@@ -230,12 +231,17 @@ async def create_domain(
     created = await hosting.on_host(
         hosting.create_document_root, panel, owner.username, name, document_root
     )
+    undo_zone = None
     try:
+        # The zone reaches PowerDNS before the commit; a later failure takes it out again.
+        undo_zone = await dns_zones.create_for_domain(db, panel, domain, owner)
         site = hosting.site_config(panel, domain, owner)
         await hosting.commit_with_host(
             db, panel, {name: site}, await hosting.pools_for(db, panel, owner)
         )
     except BaseException:
+        if undo_zone is not None:
+            await undo_zone()
         await anyio.to_thread.run_sync(hosting.remove_directories, created)
         raise
     return domain_out(panel, domain, owner, parent.name if parent else None)
@@ -342,11 +348,16 @@ async def delete_domain(
         object_id=name,
         owner_id=owner.id,
     )
+    undo_zone = await dns_zones.remove_for_domain(db, panel, domain)
     await db.delete(domain)
     await db.flush()
-    await hosting.commit_with_host(
-        db, panel, {name: None}, await hosting.pools_for(db, panel, owner)
-    )
+    try:
+        await hosting.commit_with_host(
+            db, panel, {name: None}, await hosting.pools_for(db, panel, owner)
+        )
+    except BaseException:
+        await undo_zone()
+        raise
     await hosting.on_host(hosting.remove_domain_files, panel, owner.username, name)
     return f"Domain {name} deleted"
 

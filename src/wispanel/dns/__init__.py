@@ -1,0 +1,1 @@
+"""DNS zones and records, served by PowerDNS."""

@@ -1,0 +1,360 @@
+"""PowerDNS Authoritative: the daemon the local profile runs, and a client for its HTTP API.
+
+In the local profile the panel writes `<data-dir>/pdns/pdns.conf` (sqlite backend in the
+same directory, DNS and API on loopback, no security polling), and starts `pdns_server` in
+the foreground under the supervisor on first use. The system profile talks to the installed
+server's API with the key in `dns.api_key_file`.
+
+Zones are pushed whole: `sync_zone` makes PowerDNS hold exactly the rrsets it is given,
+creating the zone when it is missing. The panel database is the source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+from wispanel.core.config import Profile, Settings
+from wispanel.host.components import COMPONENTS
+from wispanel.host.errors import HostError
+from wispanel.host.files import atomic_write
+from wispanel.host.runner import CommandRunner
+from wispanel.host.supervisor import DaemonSpec, Supervisor
+
+log = structlog.get_logger(__name__)
+
+SCHEMA_FILES = (
+    Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql"),
+    Path("/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql"),
+)
+INSTALL_COMMAND = next(c for c in COMPONENTS if c.name == "powerdns").install_command
+API_PREFIX = "/api/v1/servers/localhost"
+
+
+class PowerDnsUnavailable(HostError):
+    """PowerDNS is not installed, not running, or not reachable through its API."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
+class PowerDnsRejected(HostError):
+    """PowerDNS answered the API call with an error, so the change was not made."""
+
+    code = "APPLY_FAILED"
+
+
+@dataclass(frozen=True)
+class RRset:
+    """All records of one name and type, in PowerDNS presentation format."""
+
+    name: str  # fully qualified, with the trailing dot
+    type: str
+    ttl: int
+    contents: tuple[str, ...]
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "ttl": self.ttl,
+            "changetype": "REPLACE",
+            "records": [{"content": content, "disabled": False} for content in self.contents],
+        }
+
+
+@dataclass(frozen=True)
+class PowerDnsLayout:
+    """The files of the local profile's PowerDNS under the data directory."""
+
+    directory: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "pdns.conf"
+
+    @property
+    def database(self) -> Path:
+        return self.directory / "pdns.sqlite3"
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.directory / "api.key"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "pdns.log"
+
+
+def find_schema() -> Path | None:
+    return next((path for path in SCHEMA_FILES if path.is_file()), None)
+
+
+class PowerDnsApi:
+    """A small client for the zones, rrsets and cache endpoints of the PowerDNS API."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
+        self._client = httpx.Client(
+            base_url=base_url + API_PREFIX,
+            headers={"X-API-Key": api_key},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(
+        self, method: str, path: str, json: Mapping[str, Any] | None = None, **params: str
+    ) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, json=json, params=params or None)
+        except httpx.HTTPError as error:
+            raise PowerDnsUnavailable(
+                f"PowerDNS API is not reachable ({type(error).__name__}); start pdns_server"
+                f" or install it with: {INSTALL_COMMAND}"
+            ) from error
+        if response.status_code in (401, 403):
+            raise PowerDnsUnavailable(
+                "PowerDNS API rejected the panel's API key; check the key file and pdns.conf"
+            )
+        return response
+
+    @staticmethod
+    def _rejected(response: httpx.Response, action: str) -> PowerDnsRejected:
+        try:
+            message = str(response.json().get("error", ""))
+        except ValueError:
+            message = response.text[:300]
+        log.warning("pdns.rejected", action=action, status=response.status_code, error=message)
+        return PowerDnsRejected(f"PowerDNS rejected {action}: {message or response.status_code}")
+
+    def get_zone(self, zone: str) -> dict[str, Any] | None:
+        """Return the zone with its rrsets, or None when PowerDNS has no such zone."""
+        response = self._call("GET", f"/zones/{zone}")
+        if response.status_code in (404, 422):
+            return None
+        if response.status_code != 200:
+            raise self._rejected(response, f"reading zone {zone}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    def create_zone(self, zone: str, rrsets: Sequence[RRset]) -> None:
+        body = {
+            "name": zone,
+            "kind": "Native",
+            # The panel writes the SOA serial itself, so PowerDNS must not edit it.
+            "soa_edit_api": "",
+            "nameservers": [],
+            "rrsets": [{k: v for k, v in r.as_api().items() if k != "changetype"} for r in rrsets],
+        }
+        response = self._call("POST", "/zones", json=body)
+        if response.status_code != 201:
+            raise self._rejected(response, f"creating zone {zone}")
+        self.flush_cache(zone)
+
+    def patch_rrsets(self, zone: str, replace: Sequence[RRset], delete: Sequence[RRset]) -> None:
+        changes = [rrset.as_api() for rrset in replace]
+        changes += [{"name": r.name, "type": r.type, "changetype": "DELETE"} for r in delete]
+        if not changes:
+            return
+        response = self._call("PATCH", f"/zones/{zone}", json={"rrsets": changes})
+        if response.status_code != 204:
+            raise self._rejected(response, f"changing zone {zone}")
+
+    def delete_zone(self, zone: str) -> None:
+        response = self._call("DELETE", f"/zones/{zone}")
+        if response.status_code not in (204, 404, 422):
+            raise self._rejected(response, f"deleting zone {zone}")
+        self.flush_cache(zone)
+
+    def flush_cache(self, zone: str) -> None:
+        """Drop cached answers for the zone, such as REFUSED cached before it existed."""
+        response = self._call("PUT", "/cache/flush", domain=zone)
+        if response.status_code != 200:
+            raise self._rejected(response, f"flushing the cache of {zone}")
+
+
+def _rrsets_of(zone: Mapping[str, Any]) -> dict[tuple[str, str], RRset]:
+    found: dict[tuple[str, str], RRset] = {}
+    for item in zone.get("rrsets", []):
+        contents = tuple(sorted(r["content"] for r in item.get("records", [])))
+        rrset = RRset(item["name"], item["type"], int(item.get("ttl") or 0), contents)
+        found[(rrset.name, rrset.type)] = rrset
+    return found
+
+
+class PowerDns:
+    """PowerDNS of one host profile: its daemon (local profile) and its API."""
+
+    def __init__(self, settings: Settings, runner: CommandRunner) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.local = settings.server.profile is Profile.LOCAL
+        self.layout = PowerDnsLayout(settings.data_dir / "pdns")
+        self.supervisor = Supervisor(runner, settings.data_dir / "run" / "daemons")
+        self._lock = threading.Lock()
+        self._api: PowerDnsApi | None = None
+
+    # The daemon
+
+    def binary(self) -> str:
+        path = self.runner.which("pdns_server")
+        if path is None:
+            raise PowerDnsUnavailable(
+                f"PowerDNS is not installed. Install it with: {INSTALL_COMMAND}"
+            )
+        return path
+
+    def render_config(self, api_key: str) -> str:
+        dns = self.settings.dns
+        lines = [
+            "# Written by WisPanel; changes are overwritten.",
+            "launch=gsqlite3",
+            f"gsqlite3-database={self.layout.database}",
+            f"local-address=127.0.0.1:{dns.port}",
+            "api=yes",
+            f"api-key={api_key}",
+            "webserver=yes",
+            "webserver-address=127.0.0.1",
+            f"webserver-port={dns.api_port}",
+            "webserver-allow-from=127.0.0.1/32",
+            "security-poll-suffix=",
+            "guardian=no",
+            "daemon=no",
+            "disable-syslog=yes",
+            "write-pid=no",
+            f"socket-dir={self.layout.directory}",
+            "receiver-threads=1",
+            "distributor-threads=1",
+            "",
+        ]
+        return "\n".join(lines)
+
+    def _api_key(self) -> str:
+        path = self.layout.api_key_file if self.local else self.settings.dns.api_key_file
+        if self.local and not path.exists():
+            self.layout.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            atomic_write(path, secrets.token_hex(32) + "\n", mode=0o600)
+        try:
+            key = path.read_text().strip()
+        except OSError as error:
+            raise PowerDnsUnavailable(f"PowerDNS API key file {path} is not readable") from error
+        if not key:
+            raise PowerDnsUnavailable(f"PowerDNS API key file {path} is empty")
+        return key
+
+    def prepare(self) -> None:
+        """Write the config and create the sqlite database from the shipped schema."""
+        self.layout.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = self._api_key()
+        atomic_write(self.layout.config_file, self.render_config(key), mode=0o600)
+        if self.layout.database.exists():
+            return
+        schema = find_schema()
+        if schema is None:
+            raise PowerDnsUnavailable(
+                f"The PowerDNS sqlite schema is missing. Install it with: {INSTALL_COMMAND}"
+            )
+        temporary = self.layout.database.with_suffix(".new")
+        temporary.unlink(missing_ok=True)
+        connection = sqlite3.connect(temporary)
+        try:
+            connection.executescript(schema.read_text())
+            connection.commit()
+        finally:
+            connection.close()
+        os.replace(temporary, self.layout.database)
+
+    def daemon_spec(self) -> DaemonSpec:
+        return DaemonSpec(
+            name="pdns",
+            argv=(
+                "pdns_server",
+                f"--config-dir={self.layout.directory}",
+                "--guardian=no",
+                "--daemon=no",
+            ),
+            log_file=self.layout.log_file,
+            ready_tcp=("127.0.0.1", self.settings.dns.api_port),
+            start_timeout=15.0,
+        )
+
+    def running(self) -> bool:
+        return self.supervisor.status(self.daemon_spec()).running
+
+    def ensure_running(self) -> None:
+        """Start pdns_server in the local profile unless it runs; raise when it can't."""
+        if not self.local:
+            return
+        with self._lock:
+            if self.running():
+                return
+            self.binary()
+            self.prepare()
+            try:
+                self.supervisor.start(self.daemon_spec())
+            except HostError as error:
+                raise PowerDnsUnavailable(f"PowerDNS did not start: {error}") from error
+
+    def start_at_boot(self) -> None:
+        """Start PowerDNS when the panel has zones to serve; log, don't raise, on failure."""
+        try:
+            self.ensure_running()
+        except HostError:
+            log.exception("pdns.start_failed")
+
+    def stop_api_client(self) -> None:
+        """Close the API client; the next call reads the key file again."""
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    def stop(self) -> None:
+        self.stop_api_client()
+        if not self.local:
+            return
+        try:
+            self.supervisor.stop(self.daemon_spec())
+        except HostError:
+            log.exception("pdns.stop_failed")
+
+    # The API
+
+    def api(self) -> PowerDnsApi:
+        if self._api is None:
+            base = f"http://127.0.0.1:{self.settings.dns.api_port}"
+            self._api = PowerDnsApi(base, self._api_key(), self.settings.dns.api_timeout_seconds)
+        return self._api
+
+    def sync_zone(self, zone: str, rrsets: Sequence[RRset]) -> None:
+        """Make PowerDNS hold exactly these rrsets for the zone, creating it if missing."""
+        self.ensure_running()
+        api = self.api()
+        current = api.get_zone(zone)
+        if current is None:
+            api.create_zone(zone, rrsets)
+            log.info("pdns.zone_created", zone=zone, rrsets=len(rrsets))
+            return
+        have = _rrsets_of(current)
+        want = {(r.name, r.type): r for r in rrsets}
+        replace = [
+            RRset(r.name, r.type, r.ttl, tuple(sorted(r.contents)))
+            for key, r in want.items()
+            if have.get(key) != RRset(r.name, r.type, r.ttl, tuple(sorted(r.contents)))
+        ]
+        delete = [r for key, r in have.items() if key not in want]
+        api.patch_rrsets(zone, replace, delete)
+        log.info("pdns.zone_synced", zone=zone, replaced=len(replace), deleted=len(delete))
+
+    def delete_zone(self, zone: str) -> None:
+        self.ensure_running()
+        self.api().delete_zone(zone)
+        log.info("pdns.zone_deleted", zone=zone)
