@@ -14,7 +14,7 @@ from wispanel.core.errors import Forbidden, Unauthorized
 from wispanel.core.events import AuditContext
 
 
-def require_principal(request: Request) -> Principal:
+async def require_principal(request: Request) -> Principal:
     """Return the authenticated caller, or raise 401 with the reason the credential failed."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
@@ -23,7 +23,7 @@ def require_principal(request: Request) -> Principal:
     return principal
 
 
-def audit_context(request: Request) -> AuditContext:
+async def audit_context(request: Request) -> AuditContext:
     return AuditContext(
         principal=getattr(request.state, "principal", None),
         source_ip=getattr(request.state, "client_ip", None),

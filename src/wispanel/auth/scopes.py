@@ -7,7 +7,7 @@ limited by scopes, only by role and tenancy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -48,12 +48,12 @@ def area_scope(area: str) -> Any:
     if area not in AREAS:
         raise ValueError(f"unknown API area {area!r}; known: {', '.join(AREAS)}")
 
-    def check(
+    async def check(
         request: Request, principal: Annotated[Principal, Depends(require_principal)]
     ) -> None:
         if principal.kind == "api_key" and not scope_allows(principal.scopes, area, request.method):
             raise Forbidden(f"API key is not scoped for '{area}' on this request")
 
     check.__name__ = f"require_{area}_scope"
-    dependency: Callable[..., None] = check
+    dependency: Callable[..., Awaitable[None]] = check
     return Depends(dependency)

@@ -40,6 +40,6 @@ class PanelContext:
     dns: PowerDns | None = None
 
 
-def get_panel(request: Request) -> PanelContext:
+async def get_panel(request: Request) -> PanelContext:
     panel: PanelContext = request.app.state.panel
     return panel

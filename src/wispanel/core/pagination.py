@@ -26,7 +26,7 @@ class PageRequest:
         return self.page is not None or self.per_page is not None
 
 
-def page_request(
+async def page_request(
     page: Annotated[int | None, Query(ge=1, description="Page number; turns on pagination")] = None,
     per_page: Annotated[
         int | None,
