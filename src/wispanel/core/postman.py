@@ -22,6 +22,7 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     ("domain", "example.com"),
 )
 LOGIN_PATH = "/api/v1/auth/login"
+LOGOUT_PATH = "/api/v1/auth/logout"
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _MUTATING_METHODS = frozenset({"post", "put", "patch", "delete"})
@@ -51,6 +52,41 @@ _LOGIN_SCRIPT = (
     "    if (body.token) {",
     '        pm.collectionVariables.set("token", body.token);',
     "    }",
+    "}",
+)
+
+# Collection scripts. Before a request, an empty `token` is filled by logging in with the
+# `username` and `password` variables when a password is set. After a request, a 401 empties
+# `token`, so a logout or a revoked session is followed by a fresh login, not by a run of 401s.
+_RELOGIN_SCRIPT = (
+    'if (!pm.collectionVariables.get("token") && pm.variables.get("password")) {',
+    "    pm.sendRequest({",
+    '        url: pm.variables.get("base_url") + "' + LOGIN_PATH + '",',
+    '        method: "POST",',
+    '        header: {"Content-Type": "application/json"},',
+    "        body: {",
+    '            mode: "raw",',
+    "            raw: JSON.stringify({",
+    '                username: pm.variables.get("username"),',
+    '                password: pm.variables.get("password"),',
+    "            }),",
+    "        },",
+    "    }, function (error, response) {",
+    "        if (!error && response.code === 200) {",
+    '            pm.collectionVariables.set("token", response.json().token);',
+    "        }",
+    "    });",
+    "}",
+)
+# Test script of the logout request: the ended session's token is of no further use.
+_LOGOUT_SCRIPT = (
+    "if (pm.response.code === 200) {",
+    '    pm.collectionVariables.set("token", "");',
+    "}",
+)
+_FORGET_REJECTED_TOKEN_SCRIPT = (
+    "if (pm.response.code === 401) {",
+    '    pm.collectionVariables.set("token", "");',
     "}",
 )
 
@@ -95,6 +131,16 @@ def build_postman_collection(document: dict[str, Any]) -> dict[str, Any]:
             "schema": POSTMAN_SCHEMA,
         },
         "item": folders,
+        "event": [
+            {
+                "listen": "prerequest",
+                "script": {"type": "text/javascript", "exec": list(_RELOGIN_SCRIPT)},
+            },
+            {
+                "listen": "test",
+                "script": {"type": "text/javascript", "exec": list(_FORGET_REJECTED_TOKEN_SCRIPT)},
+            },
+        ],
         "auth": {
             "type": "bearer",
             "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}],
@@ -152,6 +198,13 @@ def _build_request_item(
             {
                 "listen": "test",
                 "script": {"type": "text/javascript", "exec": list(_LOGIN_SCRIPT)},
+            }
+        ]
+    if method == "post" and path.rstrip("/") == LOGOUT_PATH:
+        item["event"] = [
+            {
+                "listen": "test",
+                "script": {"type": "text/javascript", "exec": list(_LOGOUT_SCRIPT)},
             }
         ]
     item["request"] = request
