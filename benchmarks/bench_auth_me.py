@@ -60,6 +60,8 @@ class Target:
     settings: str
     is_panel: bool
     environment: dict[str, str] = field(default_factory=dict)
+    # "session" sends a session token, "api_key" an API key of the admin account.
+    credential: str = "session"
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,16 @@ TARGETS = (
             "WISPANEL_RATE_LIMIT__ENABLED": "true",
             "WISPANEL_LOGGING__ACCESS_LOG": "true",
         },
+    ),
+    Target(
+        "panel, API key",
+        "defaults: rate limiter on, access log on",
+        is_panel=True,
+        environment={
+            "WISPANEL_RATE_LIMIT__ENABLED": "true",
+            "WISPANEL_LOGGING__ACCESS_LOG": "true",
+        },
+        credential="api_key",
     ),
 )
 
@@ -218,6 +230,29 @@ def log_in(base_url: str) -> str:
         sys.exit(f"login failed with status {response.status_code}: {response.text}")
     token: str = response.json()["token"]
     return token
+
+
+def create_api_key(base_url: str, token: str) -> str:
+    """Create an API key of the admin account; creating keys needs a fresh password check."""
+    headers = {"Authorization": f"Bearer {token}"}
+    reauth = httpx.post(
+        base_url + "/api/v1/auth/reauth",
+        json={"password": ADMIN_PASSWORD},
+        headers=headers,
+        timeout=30,
+    )
+    if reauth.status_code != 200:
+        sys.exit(f"reauth failed with status {reauth.status_code}: {reauth.text}")
+    response = httpx.post(
+        base_url + "/api/v1/users/admin/api-keys",
+        json={"name": "benchmark", "permissions": ["all"]},
+        headers=headers,
+        timeout=30,
+    )
+    if response.status_code != 201:
+        sys.exit(f"creating an API key failed with status {response.status_code}: {response.text}")
+    key: str = response.json()["api_key"]
+    return key
 
 
 def check_route(base_url: str, headers: dict[str, str]) -> None:
@@ -328,7 +363,10 @@ def measure(target: Target, arguments: argparse.Namespace) -> WrkResult:
             wait_until_ready(process, base_url, log_file)
             headers = {}
             if target.is_panel:
-                headers["Authorization"] = f"Bearer {log_in(base_url)}"
+                credential = log_in(base_url)
+                if target.credential == "api_key":
+                    credential = create_api_key(base_url, credential)
+                headers["Authorization"] = f"Bearer {credential}"
             check_route(base_url, headers)
             if arguments.warmup > 0:
                 run_wrk(base_url + ROUTE, headers, arguments.warmup, arguments)
