@@ -11,7 +11,7 @@ TOOLS="$REPO_ROOT/.tools"
 PANEL_PACKAGES=(
   python3-venv
   nginx php-fpm php-cli pdns-server pdns-backend-sqlite3 redis-server
-  curl ca-certificates
+  curl ca-certificates dnsutils
 )
 # Needed only when pip finds no wheel for a dependency and compiles it.
 BUILD_PACKAGES=(build-essential python3-dev)
