@@ -38,7 +38,7 @@ from wispanel.domains.models import Domain
 from wispanel.domains.names import check_name_available, normalise
 from wispanel.users.limits import features_of, reseller_of
 from wispanel.users.models import AccountStatus, Role, User
-from wispanel.users.scope import get_account_in_scope, owner_filter
+from wispanel.users.scope import get_account_in_scope, get_named_in_scope, owner_filter
 
 HOSTED_ROLES = frozenset({Role.USER, Role.RESELLER})
 
@@ -75,18 +75,15 @@ def record_out(zone: DnsZone, record: DnsRecord) -> RecordOut:
 
 async def get_zone_in_scope(db: AsyncSession, principal: Principal, raw: str) -> DnsZone:
     """Return the named zone if the caller may see it, else raise 404."""
-    try:
-        name = normalise(raw)
-    except ValidationFailed:
-        raise NotFound(f"Zone {raw[:80]} not found") from None
-    zone = (
-        await db.scalars(
-            select(DnsZone).where(DnsZone.name == name, owner_filter(principal, DnsZone.owner_id))
-        )
-    ).first()
-    if zone is None:
-        raise NotFound(f"Zone {name} not found")
-    return zone
+    return await get_named_in_scope(
+        db,
+        principal,
+        DnsZone,
+        (DnsZone.name, DnsZone.owner_id),
+        raw,
+        normalise=normalise,
+        noun="Zone",
+    )
 
 
 async def owner_of(db: AsyncSession, zone: DnsZone) -> User:

@@ -30,7 +30,12 @@ from wispanel.host.errors import HostError
 from wispanel.host.nginx import validate_redirect_url
 from wispanel.users.limits import accounts_of, enforce_limit, features_of
 from wispanel.users.models import AccountStatus, Role, User
-from wispanel.users.scope import get_account_in_scope, manages, owner_filter
+from wispanel.users.scope import (
+    get_account_in_scope,
+    get_named_in_scope,
+    manages,
+    owner_filter,
+)
 
 HOSTED_ROLES = frozenset({Role.USER, Role.RESELLER})
 NO_PHP = "none"
@@ -75,18 +80,15 @@ async def describe(db: AsyncSession, panel: PanelContext, domain: Domain) -> Dom
 
 async def get_domain_in_scope(db: AsyncSession, principal: Principal, raw: str) -> Domain:
     """Return the named domain if the caller may see it, else raise 404."""
-    try:
-        name = normalise(raw)
-    except ValidationFailed:
-        raise NotFound(f"Domain {raw[:80]} not found") from None
-    domain = (
-        await db.scalars(
-            select(Domain).where(Domain.name == name, owner_filter(principal, Domain.owner_id))
-        )
-    ).first()
-    if domain is None:
-        raise NotFound(f"Domain {name} not found")
-    return domain
+    return await get_named_in_scope(
+        db,
+        principal,
+        Domain,
+        (Domain.name, Domain.owner_id),
+        raw,
+        normalise=normalise,
+        noun="Domain",
+    )
 
 
 async def owner_of(db: AsyncSession, domain: Domain) -> User:

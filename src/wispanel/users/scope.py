@@ -7,15 +7,18 @@ can't be probed.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from wispanel.auth.principal import Principal
-from wispanel.core.errors import NotFound
+from wispanel.core.errors import NotFound, ValidationFailed
 from wispanel.users.models import Role, User
+
+Owned = TypeVar("Owned")
 
 
 def account_filter(principal: Principal) -> ColumnElement[bool]:
@@ -49,6 +52,36 @@ async def get_account_in_scope(db: AsyncSession, principal: Principal, username:
     if user is None:
         raise NotFound(f"User {username} not found")
     return user
+
+
+async def get_named_in_scope(
+    db: AsyncSession,
+    principal: Principal,
+    model: type[Owned],
+    columns: tuple[QueryableAttribute[str], QueryableAttribute[Any]],
+    raw: str,
+    *,
+    normalise: Callable[[str], str],
+    noun: str,
+) -> Owned:
+    """Return the object named `raw` (normalised) if the caller may see it, else raise 404.
+
+    `columns` are the model's name and owner columns. A name that does not normalise is
+    reported as not found too, so malformed and foreign names look alike.
+    """
+    name_column, owner_column = columns
+    try:
+        name = normalise(raw)
+    except ValidationFailed:
+        raise NotFound(f"{noun} {raw[:80]} not found") from None
+    found = (
+        await db.scalars(
+            select(model).where(name_column == name, owner_filter(principal, owner_column))
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"{noun} {name} not found")
+    return found
 
 
 def manages(principal: Principal, user: User) -> bool:
