@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 import yaml
 from typer.testing import CliRunner
 
+from wispanel import cli
 from wispanel.cli import app
+from wispanel.core.logging import configure_logging
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def uncached_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep the commands from caching loggers, so later tests can still capture log lines."""
+    monkeypatch.setattr(
+        cli, "configure_logging", functools.partial(configure_logging, cache_loggers=False)
+    )
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    config = structlog.get_config()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.configure(**config)
 
 
 def test_doctor_lists_components(tmp_path: Path) -> None:
