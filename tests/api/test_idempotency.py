@@ -109,7 +109,7 @@ def test_keys_are_scoped_to_principal(
             headers={**bearer(token), "Idempotency-Key": "shared"},
         )
         assert response.status_code == 201
-    # Same account, so the second session gets the first one's stored answer.
+    # Same account, so the second session gets the first one's stored response.
     assert runs == ["count"]
 
 

@@ -53,7 +53,7 @@ class LoginResponse(BaseModel):
 
 
 class TwoFactorRequired(BaseModel):
-    """Answer to a correct password on an account with 2FA on, sent without a code."""
+    """Response to a correct password on an account with 2FA on, sent without a code."""
 
     success: bool = True
     requires_2fa: bool = True
@@ -68,7 +68,7 @@ class SessionInfo(BaseModel):
 
 
 class ExistingSessionError(BaseModel):
-    """The 409 answer of a login in single-session mode while another session is live."""
+    """The 409 response to a login in single-session mode while another session is live."""
 
     success: bool = False
     code: str = Field(examples=["CONFLICT"])

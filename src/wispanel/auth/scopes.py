@@ -44,7 +44,7 @@ def scope_allows(scopes: frozenset[str], area: str, method: str) -> bool:
 
 
 def area_scope(area: str) -> Any:
-    """A router dependency that limits API keys to the scopes of `area`."""
+    """Build a router dependency that limits API keys to the scopes of `area`."""
     if area not in AREAS:
         raise ValueError(f"unknown API area {area!r}; known: {', '.join(AREAS)}")
 

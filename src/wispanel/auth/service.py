@@ -29,7 +29,7 @@ from wispanel.core.events import AuditContext
 from wispanel.users.models import AccountStatus, User
 
 # Verified against when the account does not exist, so a missing account costs as much time
-# as a wrong password and can't be told apart by timing.
+# as a wrong password and can't be distinguished by timing.
 _DUMMY_PASSWORD = "wispanel-timing-equaliser"  # noqa: S105 - not a credential
 TWO_FACTOR_REQUIRED = "Two-factor authentication required"
 

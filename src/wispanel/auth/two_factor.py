@@ -1,7 +1,7 @@
 """Two-factor authentication of the caller's own account: setup, enable, disable, codes.
 
 Turning 2FA on or off raises the account's token version, so every other session must log
-in again; the caller's own session gets a new token in the answer.
+in again; the caller's own session gets a new token in the response.
 """
 
 from __future__ import annotations

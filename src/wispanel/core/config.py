@@ -177,7 +177,7 @@ class WebSettings(BaseModel):
 class DnsSettings(BaseModel):
     """PowerDNS Authoritative and the records every new zone starts with."""
 
-    # The local profile's own pdns_server; the system profile's answers on port 53.
+    # The local profile's own pdns_server; the system profile's listens on port 53.
     port: int = Field(default=5353, ge=1, le=65535)
     api_port: int = Field(default=8081, ge=1, le=65535)
     # Seconds to wait for one call to the PowerDNS HTTP API.

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-VALID_DAYS = 825  # the longest lifetime common TLS clients accept for a server certificate
+VALID_DAYS = 825  # the maximum lifetime common TLS clients accept for a server certificate
 
 
 def ensure_self_signed(directory: Path) -> tuple[Path, Path]:

@@ -1,4 +1,4 @@
-"""What happens to zones when their account is deleted."""
+"""Zone removal when the owning account is deleted."""
 
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ async def owner_of(db: AsyncSession, zone: DnsZone) -> User:
 
 
 async def may_edit(db: AsyncSession, owner: User) -> bool:
-    """Whether the owner's package, and its reseller's, include dns_control."""
+    """Return whether the owner's package, and its reseller's, include dns_control."""
     if owner.role == Role.ADMIN:
         return True
     if not (await features_of(db, owner))["dns_control"]:
@@ -175,7 +175,7 @@ async def list_zones(
 
 
 def template_records(zone: str, panel: PanelContext) -> list[RecordData]:
-    """The records a domain's zone starts with: NS, A/AAAA for the apex, www and mail, MX, SPF."""
+    """Build the records a new zone starts with: NS, A/AAAA for apex, www and mail, MX, SPF."""
     settings = panel.settings.dns
     ttl = settings.ttl_default
     records = [RecordData(APEX, "NS", ns, ttl) for ns in settings.nameservers]

@@ -1,4 +1,4 @@
-"""What happens to domains when their account is suspended, unsuspended or deleted."""
+"""Domain changes when the owning account is suspended, unsuspended or deleted."""
 
 from __future__ import annotations
 

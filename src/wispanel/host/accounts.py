@@ -26,7 +26,7 @@ from wispanel.host.runner import CommandRunner
 log = structlog.get_logger(__name__)
 
 HOME_MODE = 0o750
-# Every home holds these, each with the given mode; `tmp` is private to the account.
+# Every home contains these, each with the given mode; `tmp` is private to the account.
 HOME_LAYOUT: tuple[tuple[str, int], ...] = (
     ("domains", 0o750),
     ("logs", 0o750),
@@ -44,7 +44,7 @@ class AccountHostError(HostError):
 
 
 class AccountHost(Protocol):
-    """What the users service needs from the host for an account."""
+    """The host operations the users service needs for an account."""
 
     def home(self, username: str) -> Path:
         """Return the account's home directory (it may not exist)."""

@@ -67,7 +67,7 @@ def validate_redirect_url(url: str) -> str:
 
 
 def server_names(domain: str, aliases: tuple[str, ...]) -> tuple[str, ...]:
-    """Return the names a domain's block answers: each name and its `www.` form."""
+    """Return the names a domain's block serves: each name and its `www.` form."""
     names: list[str] = []
     for name in (domain, *aliases):
         names.append(name)
@@ -127,7 +127,7 @@ class SiteConfig:
 
 @dataclass(frozen=True)
 class NginxLayout:
-    """Where the panel's nginx files live in one profile."""
+    """Paths of the panel's nginx files in one profile."""
 
     conf_dir: Path
     main_conf: Path  # the file nginx is started and tested with

@@ -39,7 +39,7 @@ BINARY_DIRECTORIES = ("/usr/local/sbin", "/usr/sbin")
 # Debian names the binary php-fpm<major>.<minor>; some builds use php<major>.<minor>-fpm.
 _BINARY_PATTERNS = (re.compile(r"php-fpm(\d+\.\d+)"), re.compile(r"php(\d+\.\d+)-fpm"))
 VERSION_PATTERN = re.compile(r"\d{1,2}\.\d{1,2}")
-# sun_path of a unix socket holds 108 bytes including the final NUL.
+# sun_path of a unix socket has room for 108 bytes including the final NUL.
 MAX_SOCKET_PATH_BYTES = 107
 SOCKET_WAIT_SECONDS = 5.0
 
@@ -108,7 +108,7 @@ class PoolConfig:
 
 @dataclass(frozen=True)
 class FpmLayout:
-    """Where one profile keeps PHP-FPM masters, pools and sockets."""
+    """Paths of one profile's PHP-FPM masters, pools and sockets."""
 
     profile: Profile
     data_dir: Path

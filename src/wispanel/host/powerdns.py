@@ -176,7 +176,7 @@ class PowerDnsApi:
         self.flush_cache(zone)
 
     def flush_cache(self, zone: str) -> None:
-        """Drop cached answers for the zone, such as REFUSED cached before it existed."""
+        """Drop cached responses for the zone, such as REFUSED cached before it existed."""
         response = self._call("PUT", "/cache/flush", domain=zone)
         if response.status_code != 200:
             raise self._rejected(response, f"flushing the cache of {zone}")

@@ -29,7 +29,7 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class JobRun:
-    """What a handler gets: the job's parameters and a way to report progress."""
+    """The job's parameters and a progress reporter, as a handler receives them."""
 
     job_id: str
     kind: str
@@ -151,5 +151,5 @@ class JobQueue:
             log.info("jobs.consumer_stopped")
 
     def consumer(self, workers: int) -> Consumer:
-        """A consumer for `wispanel worker`, which owns its process and its signals."""
+        """Build a consumer for `wispanel worker`, which owns its process and its signals."""
         return Consumer(self.huey, workers=workers, worker_type="thread")

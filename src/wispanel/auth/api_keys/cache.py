@@ -31,7 +31,7 @@ class ApiKeyState:
     rate_limit_per_minute: int | None
 
     def allows_address(self, address: str | None) -> bool:
-        """Whether the key may be used from `address`; an empty allowlist allows any."""
+        """Return whether the key may be used from `address`; an empty allowlist allows any."""
         if not self.networks:
             return True
         try:

@@ -1,6 +1,6 @@
 """API keys: created by admins for anyone and by everyone else for themselves.
 
-Only the SHA-256 of a key is stored; the secret is shown once, in the creation answer.
+Only the SHA-256 of a key is stored; the secret is shown once, in the creation response.
 """
 
 from __future__ import annotations
