@@ -110,7 +110,7 @@ def doctor(
     data_dir: DataDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
 ) -> None:
-    """List every host component: installed, running, version, and how to install it."""
+    """List every host component and the services the panel drives, and their state."""
     from wispanel.system.doctor import collect
 
     reports = collect(_settings(data_dir))
@@ -118,7 +118,7 @@ def doctor(
         typer.echo(json.dumps(reports, indent=2))
         return
     table = Table(title=f"WisPanel {__version__}: host components")
-    for column in ("component", "installed", "running", "version", "install with"):
+    for column in ("component", "installed", "running", "version or state", "install with"):
         table.add_column(column)
     for report in reports:
         table.add_row(

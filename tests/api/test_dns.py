@@ -25,6 +25,7 @@ from wispanel.core.config import Settings
 from wispanel.core.database import create_sync_engine
 from wispanel.core.models import EventRecord
 from wispanel.host.runner import which
+from wispanel.system.doctor import collect
 
 needs_pdns = pytest.mark.skipif(which("pdns_server") is None, reason="pdns_server is missing")
 pytestmark = [needs_nginx, needs_php_fpm, needs_pdns, pytest.mark.integration]
@@ -287,6 +288,72 @@ def test_domain_delete_removes_zone(client: TestClient, john: str, dns_settings:
     assert client.delete("/api/v1/domains/example.com", headers=bearer(john)).status_code == 200
     assert client.get(f"{ZONES}/example.com", headers=bearer(john)).status_code == 404
     assert query(dns_settings, "www.example.com", "A").rcode() == dns.rcode.REFUSED
+
+
+def powerdns_row(settings: Settings) -> dict[str, Any]:
+    (row,) = (row for row in collect(settings) if row["name"].startswith("powerdns ("))
+    return row
+
+
+def test_doctor_shows_the_panels_powerdns(dns_settings: Settings) -> None:
+    with TestClient(create_app(dns_settings), client=("127.0.0.1", 40000)) as client:
+        token = login(client, "admin", ADMIN_PASSWORD)
+        add_domain(client, create_user(client, token, "john"), "example.com")
+        running = powerdns_row(dns_settings)
+        assert running["name"] == "powerdns (panel's)"
+        assert running["running"] is True
+        assert ", 1 zones, " in running["version"]
+    stopped = powerdns_row(dns_settings)
+    assert stopped["running"] is False
+    assert "not answering" in stopped["version"]
+
+
+def test_alias_gets_own_zone(client: TestClient, john: str, dns_settings: Settings) -> None:
+    aliases = "/api/v1/domains/example.com/aliases"
+    added = client.post(aliases, json={"alias": "example.net"}, headers=bearer(john))
+    assert added.status_code == 201, added.text
+    zone = zone_of(client, john, "example.net")
+    assert zone["kind"] == "alias"
+    assert answers(dns_settings, "www.example.net", "A") == ["127.0.0.1"]
+    assert answers(dns_settings, "example.net", "MX") == ["10 mail.example.net."]
+    add_record(client, john, "example.net", name="shop", type="A", content="192.0.2.8")
+    assert answers(dns_settings, "shop.example.net", "A") == ["192.0.2.8"]
+    refused = client.delete(f"{ZONES}/example.net", headers=bearer(john))
+    assert refused.status_code == 409
+
+    removed = client.delete(f"{aliases}/example.net", headers=bearer(john))
+    assert removed.status_code == 200, removed.text
+    assert client.get(f"{ZONES}/example.net", headers=bearer(john)).status_code == 404
+    assert query(dns_settings, "www.example.net", "A").rcode() == dns.rcode.REFUSED
+    assert answers(dns_settings, "www.example.com", "A") == ["127.0.0.1"]
+
+
+def test_alias_zones_go_with_the_domain(
+    client: TestClient, john: str, dns_settings: Settings
+) -> None:
+    aliases = "/api/v1/domains/example.com/aliases"
+    for alias in ("example.net", "example.info"):
+        added = client.post(aliases, json={"alias": alias}, headers=bearer(john))
+        assert added.status_code == 201, added.text
+    assert client.delete("/api/v1/domains/example.com", headers=bearer(john)).status_code == 200
+    assert client.get(ZONES, headers=bearer(john)).json() == []
+    for name in ("example.com", "example.net", "example.info"):
+        assert query(dns_settings, name, "SOA").rcode() == dns.rcode.REFUSED
+
+
+def test_alias_refused_under_another_accounts_zone(
+    client: TestClient, john: str, admin_token: str, dns_settings: Settings
+) -> None:
+    jane = create_user(client, admin_token, "jane")
+    created = client.post(ZONES, json={"domain": "example.org"}, headers=bearer(jane))
+    assert created.status_code == 201, created.text
+    aliases = "/api/v1/domains/example.com/aliases"
+    for alias in ("example.org", "shop.example.org"):
+        response = client.post(aliases, json={"alias": alias}, headers=bearer(john))
+        assert response.status_code == 409, response.text
+    listed = client.get(aliases, headers=bearer(john)).json()
+    assert listed == []
+    assert answers(dns_settings, "example.org", "NS") == ["ns1.example.net.", "ns2.example.net."]
 
 
 def test_account_delete_removes_zones(

@@ -345,14 +345,22 @@ async def export_zone(db: AsyncSession, panel: PanelContext, principal: Principa
 
 
 async def create_for_domain(
-    db: AsyncSession, panel: PanelContext, domain: Domain, owner: User, *, kind: str = "domain"
+    db: AsyncSession,
+    panel: PanelContext,
+    domain: Domain,
+    owner: User,
+    *,
+    name: str | None = None,
 ) -> Undo:
-    """Create (or adopt the owner's DNS-only) zone for a new domain and push it.
+    """Create (or adopt the owner's DNS-only) zone for a new domain or alias and push it.
 
-    The caller commits; when a later step fails it awaits the returned undo, which removes
-    the zone from PowerDNS again.
+    `name` is the alias when the zone is made for one; the zone then belongs to the domain
+    that serves the alias and goes with it. The caller commits; when a later step fails it
+    awaits the returned undo, which restores PowerDNS as it was.
     """
-    existing = await _check_zone_name_free(db, domain.name, owner.id)
+    zone_name = name or domain.name
+    kind = "alias" if name else "domain"
+    existing = await _check_zone_name_free(db, zone_name, owner.id)
     if existing is not None:
         before = await rendered(db, panel, existing)
         existing.kind = kind
@@ -360,7 +368,7 @@ async def create_for_domain(
         bump_serial(existing)
         await push(db, panel, existing.name, await rendered(db, panel, existing))
         return undo_for(panel, existing.name, before)
-    zone = DnsZone(name=domain.name, owner_id=owner.id, domain_id=domain.id, kind=kind)
+    zone = DnsZone(name=zone_name, owner_id=owner.id, domain_id=domain.id, kind=kind)
     zone.serial = first_serial()
     db.add(zone)
     await db.flush()
@@ -369,19 +377,19 @@ async def create_for_domain(
     return undo_for(panel, zone.name, None)
 
 
-async def remove_for_domain(db: AsyncSession, panel: PanelContext, domain: Domain) -> Undo:
-    """Delete the zones made for a domain being deleted, from the rows and PowerDNS.
+async def remove_for_domain(
+    db: AsyncSession, panel: PanelContext, domain: Domain, *, alias: str | None = None
+) -> Undo:
+    """Delete the zones made for a domain being deleted, or for one alias being removed.
 
     DNS-only zones stay. The caller commits; when a later step fails it awaits the returned
     undo, which puts the zones back into PowerDNS.
     """
-    zones = (
-        await db.scalars(
-            select(DnsZone).where(DnsZone.domain_id == domain.id, DnsZone.kind != "dns_only")
-        )
-    ).all()
+    statement = select(DnsZone).where(DnsZone.domain_id == domain.id, DnsZone.kind != "dns_only")
+    if alias is not None:
+        statement = statement.where(DnsZone.name == alias, DnsZone.kind == "alias")
     undos: list[Undo] = []
-    for zone in zones:
+    for zone in (await db.scalars(statement)).all():
         name = zone.name
         before = await rendered(db, panel, zone)
         await db.delete(zone)

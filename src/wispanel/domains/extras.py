@@ -13,6 +13,7 @@ from wispanel.core.context import PanelContext
 from wispanel.core.database import utcnow
 from wispanel.core.errors import Conflict, NotFound, ValidationFailed
 from wispanel.core.events import AuditContext
+from wispanel.dns import zones as dns_zones
 from wispanel.domains import hosting
 from wispanel.domains.models import DomainAlias
 from wispanel.domains.names import check_name_available, normalise
@@ -111,8 +112,14 @@ async def add_alias(
         object_id=domain.name,
         owner_id=owner.id,
     )
-    site = hosting.site_config(panel, domain, owner)
-    await hosting.commit_with_host(db, panel, {domain.name: site})
+    # The alias's zone reaches PowerDNS before the commit; a later failure takes it out again.
+    undo_zone = await dns_zones.create_for_domain(db, panel, domain, owner, name=name)
+    try:
+        site = hosting.site_config(panel, domain, owner)
+        await hosting.commit_with_host(db, panel, {domain.name: site})
+    except BaseException:
+        await undo_zone()
+        raise
     return alias_out(alias, domain.name)
 
 
@@ -150,8 +157,13 @@ async def remove_alias(
         object_id=domain.name,
         owner_id=owner.id,
     )
-    site = hosting.site_config(panel, domain, owner)
-    await hosting.commit_with_host(db, panel, {domain.name: site})
+    undo_zone = await dns_zones.remove_for_domain(db, panel, domain, alias=name)
+    try:
+        site = hosting.site_config(panel, domain, owner)
+        await hosting.commit_with_host(db, panel, {domain.name: site})
+    except BaseException:
+        await undo_zone()
+        raise
     return f"Alias {name} removed from {domain.name}"
 
 

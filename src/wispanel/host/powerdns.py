@@ -98,6 +98,17 @@ def find_schema() -> Path | None:
     return next((path for path in SCHEMA_FILES if path.is_file()), None)
 
 
+@dataclass(frozen=True)
+class PowerDnsStatus:
+    """The state of PowerDNS that `wispanel doctor` shows."""
+
+    daemon_running: bool | None  # None when the panel does not manage the daemon
+    api_answers: bool
+    version: str | None
+    zones: int | None
+    problem: str | None
+
+
 class PowerDnsApi:
     """A small client for the zones, rrsets and cache endpoints of the PowerDNS API."""
 
@@ -135,6 +146,15 @@ class PowerDnsApi:
             message = response.text[:300]
         log.warning("pdns.rejected", action=action, status=response.status_code, error=message)
         return PowerDnsRejected(f"PowerDNS rejected {action}: {message or response.status_code}")
+
+    def server_summary(self) -> tuple[str, int]:
+        """Return the server's version and the number of zones it serves."""
+        zones = self._call("GET", "/zones")
+        if zones.status_code != 200:
+            raise self._rejected(zones, "listing zones")
+        # Every API response carries a header such as "Server: PowerDNS/4.7.3".
+        version = zones.headers.get("server", "").removeprefix("PowerDNS/")
+        return version or "PowerDNS", len(zones.json())
 
     def get_zone(self, zone: str) -> dict[str, Any] | None:
         """Return the zone with its rrsets, or None when PowerDNS has no such zone."""
@@ -325,6 +345,20 @@ class PowerDns:
             self.supervisor.stop(self.daemon_spec())
         except HostError:
             log.exception("pdns.stop_failed")
+
+    def status(self) -> PowerDnsStatus:
+        """Report the daemon and its API without starting anything."""
+        daemon_running = self.running() if self.local else None
+        if self.local and not self.layout.api_key_file.exists():
+            problem = "pdns_server has not been started in this data directory yet"
+            return PowerDnsStatus(daemon_running, False, None, None, problem)
+        try:
+            version, zones = self.api().server_summary()
+        except HostError as error:
+            return PowerDnsStatus(daemon_running, False, None, None, str(error))
+        finally:
+            self.stop_api_client()
+        return PowerDnsStatus(daemon_running, True, version, zones, None)
 
     # The API
 
