@@ -6,6 +6,7 @@ again, also when a check fails.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import secrets
@@ -53,13 +54,17 @@ def test_create_and_remove_real_user(username: str) -> None:
     assert fields[5] == str(HOME_ROOT / username)
     assert fields[6] == "/usr/sbin/nologin"
     assert getent("group", username) is not None
-    info = home.stat()
     user = pwd.getpwnam(username)
-    assert (info.st_uid, info.st_gid) == (user.pw_uid, user.pw_gid)
-    assert stat.S_IMODE(info.st_mode) == 0o750
-    for name in ("domains", "logs", "tmp", "backups", "mail"):
-        assert (home / name).stat().st_uid == user.pw_uid
+    web_gid = grp.getgrnam("www-data").gr_gid
+    for passage in (home, home / "domains"):
+        info = passage.stat()
+        assert (info.st_uid, info.st_gid) == (user.pw_uid, web_gid)
+        assert stat.S_IMODE(info.st_mode) == 0o710
+    for name in ("logs", "tmp", "backups", "mail"):
+        info = (home / name).stat()
+        assert (info.st_uid, info.st_gid) == (user.pw_uid, user.pw_gid)
     assert stat.S_IMODE((home / "tmp").stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "mail").stat().st_mode) == 0o750
     assert accounts.system_account_exists(username)
 
     accounts.suspend(username)

@@ -6,12 +6,13 @@ else receives the `Settings` object (the API through `app.state.settings`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -153,10 +154,16 @@ class WebhookSettings(BaseModel):
 class WebSettings(BaseModel):
     """The sites: nginx listeners, PHP-FPM pools, and what domains keep and show."""
 
+    # The local profile's own nginx; unless set, the system profile listens on *:80 and *:443.
     listen_address: str = "127.0.0.1"
-    # The local profile's own nginx; the system profile listens on 80 and 443.
     http_port: int = Field(default=8080, ge=1, le=65535)
     https_port: int = Field(default=8443, ge=1, le=65535)
+    # System profile: the group nginx workers run in (Debian's www-data). Account homes give
+    # it passage, document roots give it read access, and pool sockets accept it.
+    server_group: str = Field(default="www-data", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    # System profile: nginx writes each account's site logs here, outside the home, because
+    # its master runs as root and must not open paths the account controls.
+    system_log_dir: Path = Path("/var/log/wispanel")
     worker_processes: int = Field(default=1, ge=1, le=64)
     # Open files each nginx worker may hold; each domain's two log files count in every worker.
     worker_rlimit_nofile: int = Field(default=65_536, ge=1024)
@@ -173,11 +180,25 @@ class WebSettings(BaseModel):
     # Seconds to wait for nginx -t or php-fpm -t.
     check_timeout_seconds: float = Field(default=60.0, gt=0)
 
+    @field_validator("listen_address")
+    @classmethod
+    def _listen_address(cls, value: str) -> str:
+        if value == "*":
+            return value
+        bracketed = value.startswith("[") and value.endswith("]")
+        try:
+            address = ipaddress.ip_address(value[1:-1] if bracketed else value)
+        except ValueError as error:
+            raise ValueError("listen_address must be *, an IPv4 address or [IPv6]") from error
+        if bracketed != (address.version == 6):
+            raise ValueError("listen_address must be *, an IPv4 address or [IPv6]")
+        return value
+
 
 class DnsSettings(BaseModel):
     """PowerDNS Authoritative and the records every new zone starts with."""
 
-    # The local profile's own pdns_server; the system profile's listens on port 53.
+    # The local profile's own pdns_server; unless set, the system profile's is on port 53.
     port: int = Field(default=5353, ge=1, le=65535)
     api_port: int = Field(default=8081, ge=1, le=65535)
     # Seconds to wait for one call to the PowerDNS HTTP API.
@@ -236,6 +257,22 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, server: ServerSettings) -> ServerSettings:
         server.data_dir = server.data_dir.expanduser().absolute()
         return server
+
+    @model_validator(mode="after")
+    def _system_profile_ports(self) -> Settings:
+        """Give the system profile the standard ports wherever none was set."""
+        if self.server.profile is not Profile.SYSTEM:
+            return self
+        web_set, dns_set = self.web.model_fields_set, self.dns.model_fields_set
+        if "listen_address" not in web_set:
+            self.web.listen_address = "*"
+        if "http_port" not in web_set:
+            self.web.http_port = 80
+        if "https_port" not in web_set:
+            self.web.https_port = 443
+        if "port" not in dns_set:
+            self.dns.port = 53
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -181,7 +181,8 @@ async def tail_log(
     owner = await owner_of(db, domain)
     settings = panel.settings.web
     count = min(lines or settings.logs_default_lines, settings.logs_max_lines)
-    path = hosting.home_of(panel, owner.username) / "logs" / f"{domain.name}.{kind}.log"
+    access_log, error_log = hosting.site_logs(panel, owner.username, domain.name)
+    path = access_log if kind == "access" else error_log
     found = await hosting.on_host(tail_lines, path, count)
     return LogOut(
         domain=domain.name,

@@ -56,6 +56,7 @@ async def remove_sites(db: AsyncSession, user: User, *, panel: PanelContext) -> 
     await db.flush()
     if panel.web is not None:
         await hosting.apply_now(panel, sites, await hosting.pools_for(db, panel, user))
+        await hosting.on_host(hosting.remove_site_logs, panel, user.username)
 
 
 async def _count_domains(db: AsyncSession, owner_ids: Sequence[int]) -> int:

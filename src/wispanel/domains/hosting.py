@@ -7,6 +7,7 @@ database transaction rolls back, so nothing is half applied.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -32,8 +33,10 @@ from wispanel.host.errors import (
     InvalidNameError,
     UnsafePathError,
 )
+from wispanel.host.home_files import WebOwnership, make_document_root, remove_inside
 from wispanel.host.nginx import SiteConfig, TlsFiles
 from wispanel.host.nginx_directives import DirectiveError
+from wispanel.host.paths import validate_hostname, validate_username
 from wispanel.host.phpfpm import PoolConfig
 from wispanel.host.templating import render
 from wispanel.host.web import PoolKey, WebChange, WebHost
@@ -99,6 +102,7 @@ def certificate_files(panel: PanelContext, domain: Domain) -> TlsFiles | None:
 def site_config(panel: PanelContext, domain: Domain, owner: User) -> SiteConfig:
     web = web_of(panel)
     home = home_of(panel, owner.username)
+    access_log, error_log = site_logs(panel, owner.username, domain.name)
     socket = None
     if domain.php_version is not None:
         socket = web.php.layout.socket(owner.username, domain.php_version)
@@ -106,8 +110,8 @@ def site_config(panel: PanelContext, domain: Domain, owner: User) -> SiteConfig:
         domain=domain.name,
         home=home,
         document_root=home / domain.document_root,
-        access_log=home / "logs" / f"{domain.name}.access.log",
-        error_log=home / "logs" / f"{domain.name}.error.log",
+        access_log=access_log,
+        error_log=error_log,
         php_socket=socket,
         aliases=tuple(alias.name for alias in domain.aliases),
         suspended=domain.suspended or owner.status == AccountStatus.SUSPENDED,
@@ -176,55 +180,77 @@ async def apply_now(
     await on_host(change.commit)
 
 
-# Files under the account's home
+# Files under the account's home, and the site logs
 
 
-def _owner_ids(panel: PanelContext, username: str) -> tuple[int, int] | None:
+def _web_ownership(panel: PanelContext, username: str) -> WebOwnership | None:
+    """Return the owners of site directories in the system profile, or None in the local one."""
     if panel.settings.server.profile is not Profile.SYSTEM:
         return None
-    entry = pwd.getpwnam(username)
-    return entry.pw_uid, entry.pw_gid
+    try:
+        uid = pwd.getpwnam(username).pw_uid
+        web_gid = grp.getgrnam(panel.settings.web.server_group).gr_gid
+    except KeyError as error:
+        raise HostError(f"the system user or group {error.args[0]} is missing") from error
+    return WebOwnership(uid, web_gid)
+
+
+def site_logs(panel: PanelContext, username: str, domain: str) -> tuple[Path, Path]:
+    """Return the access and error log of a domain.
+
+    The local profile keeps them in the home. In the system profile nginx's master opens
+    them as root, so they live under a directory of root's instead of one the account could
+    replace with a link.
+    """
+    if panel.settings.server.profile is Profile.SYSTEM:
+        directory = panel.settings.web.system_log_dir / validate_username(username)
+    else:
+        directory = home_of(panel, username) / "logs"
+    name = validate_hostname(domain, "domain")
+    return directory / f"{name}.access.log", directory / f"{name}.error.log"
+
+
+def _prepare_log_directory(panel: PanelContext, username: str, domain: str) -> None:
+    directory = site_logs(panel, username, domain)[0].parent
+    if panel.settings.server.profile is not Profile.SYSTEM:
+        directory.mkdir(parents=True, exist_ok=True)
+        return
+    directory.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o750, exist_ok=True)
+    # Root writes the logs; the account's group may read them. Root owns every directory
+    # on this path, so the account can't put a link in it.
+    os.chown(directory, 0, pwd.getpwnam(username).pw_gid)
+    os.chmod(directory, 0o750)  # noqa: S103 - only the owner writes; others get nothing
 
 
 def create_document_root(
     panel: PanelContext, username: str, domain: str, document_root: str
-) -> list[Path]:
-    """Create the document root with a default index page; return the directories created.
+) -> list[str]:
+    """Create the document root with a default index page and the domain's log directory.
 
-    In the local profile a missing home is created too; the system profile needs the
-    account's home to exist already.
+    Returns the directories created, relative to the home. In the local profile a missing
+    home is created too; the system profile needs the account's home to exist already.
     """
     home = home_of(panel, username)
-    system = panel.settings.server.profile is Profile.SYSTEM
-    if system and not home.is_dir():
+    ownership = _web_ownership(panel, username)
+    if ownership is None:
+        for sub in ("logs", "tmp"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+    elif not home.is_dir():
         raise HostError(f"the home {home} of {username} is missing; recreate the account")
-    target = home / document_root
-    created: list[Path] = []
-    missing = [target, *(parent for parent in target.parents if parent != home)]
-    for directory in reversed(missing):
-        if home not in directory.parents and directory != home:
-            continue
-        if not directory.exists():
-            created.append(directory)
-    for sub in ("logs", "tmp"):
-        (home / sub).mkdir(parents=True, exist_ok=True)
-    target.mkdir(parents=True, exist_ok=True)
-    owner = _owner_ids(panel, username)
-    index = target / "index.html"
-    if not any(target.iterdir()):
-        index.write_text(render("site/index.html.j2", domain=domain), encoding="utf-8")
-        if owner is not None:
-            os.chown(index, *owner)
-    if owner is not None:
-        for directory in created:
-            os.chown(directory, *owner)
-    return created
+    _prepare_log_directory(panel, username, domain)
+    index = render("site/index.html.j2", domain=domain)
+    return make_document_root(home, document_root, ownership, "index.html", index)
 
 
-def remove_directories(paths: Sequence[Path]) -> None:
-    """Remove directories this change created, deepest first; used to undo a failure."""
-    for path in sorted(paths, key=lambda item: len(item.parts), reverse=True):
-        shutil.rmtree(path, ignore_errors=True)
+def remove_directories(panel: PanelContext, username: str, created: Sequence[str]) -> None:
+    """Remove directories a failed change created, deepest first."""
+    home = home_of(panel, username)
+    for relative in sorted(created, key=lambda item: item.count("/"), reverse=True):
+        try:
+            remove_inside(home, relative)
+        except HostError:
+            log.exception("domains.undo_failed", username=username, path=relative)
 
 
 def remove_domain_files(panel: PanelContext, username: str, domain: str) -> None:
@@ -232,7 +258,14 @@ def remove_domain_files(panel: PanelContext, username: str, domain: str) -> None
     if panel.settings.web.keep_files_on_delete:
         return
     home = home_of(panel, username)
-    directory = home / "domains" / domain
+    if remove_inside(home, f"domains/{validate_hostname(domain, 'domain')}"):
+        log.info("domains.files_removed", domain=domain, username=username)
+
+
+def remove_site_logs(panel: PanelContext, username: str) -> None:
+    """Delete the system profile's log directory of a deleted account."""
+    if panel.settings.server.profile is not Profile.SYSTEM:
+        return
+    directory = panel.settings.web.system_log_dir / validate_username(username)
     if directory.is_dir() and not directory.is_symlink():
         shutil.rmtree(directory)
-        log.info("domains.files_removed", domain=domain, username=username)

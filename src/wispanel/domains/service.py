@@ -244,7 +244,7 @@ async def create_domain(
     except BaseException:
         if undo_zone is not None:
             await undo_zone()
-        await anyio.to_thread.run_sync(hosting.remove_directories, created)
+        await anyio.to_thread.run_sync(hosting.remove_directories, panel, owner.username, created)
         raise
     return domain_out(panel, domain, owner, parent.name if parent else None)
 
@@ -302,7 +302,7 @@ async def update_domain(
         setattr(domain, key, value)
     domain.updated_at = utcnow()
     await db.flush()
-    created = []
+    created: list[str] = []
     if "document_root" in changes:
         created = await hosting.on_host(
             hosting.create_document_root,
@@ -325,7 +325,7 @@ async def update_domain(
         site = hosting.site_config(panel, domain, owner)
         await hosting.commit_with_host(db, panel, {domain.name: site}, pools)
     except BaseException:
-        await anyio.to_thread.run_sync(hosting.remove_directories, created)
+        await anyio.to_thread.run_sync(hosting.remove_directories, panel, owner.username, created)
         raise
     return await describe(db, panel, domain)
 

@@ -9,6 +9,7 @@ panel's own user, and creates no Linux user.
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import shutil
@@ -34,6 +35,10 @@ HOME_LAYOUT: tuple[tuple[str, int], ...] = (
     ("backups", 0o750),
     ("mail", 0o750),
 )
+# In the system profile the home and `domains` belong to the web server's group instead of
+# the account's, so nginx's workers can pass through them (but not list them) to the sites.
+WEB_PASSAGE_MODE = 0o710
+WEB_PASSAGES = frozenset({".", "domains"})
 ACCOUNT_COMMENT = "WisPanel hosting account"
 
 
@@ -111,17 +116,20 @@ def _remove_tree(root: Path, home: Path) -> None:
         shutil.rmtree(home)
 
 
-def _build_tree(home: Path, owner: tuple[int, int] | None) -> None:
-    home.mkdir(mode=HOME_MODE)
-    os.chmod(home, HOME_MODE)  # mkdir's mode is reduced by the umask
-    directories = [(home, HOME_MODE)]
-    for name, mode in HOME_LAYOUT:
-        path = home / name
+def _build_tree(home: Path, owner: tuple[int, int] | None, web_gid: int | None = None) -> None:
+    """Create the home and its layout; with `owner`, chown them, giving passages `web_gid`."""
+    directories = [(home, HOME_MODE, ".")]
+    directories += [(home / name, mode, name) for name, mode in HOME_LAYOUT]
+    for path, mode, _name in directories:
         path.mkdir(mode=mode)
-        os.chmod(path, mode)
-        directories.append((path, mode))
-    if owner is not None:
-        for path, mode in directories:
+        os.chmod(path, mode)  # mkdir's mode is reduced by the umask
+    if owner is None:
+        return
+    for path, mode, name in directories:
+        if web_gid is not None and name in WEB_PASSAGES:
+            os.chown(path, owner[0], web_gid, follow_symlinks=False)
+            os.chmod(path, WEB_PASSAGE_MODE)
+        else:
             os.chown(path, *owner, follow_symlinks=False)
             os.chmod(path, mode)  # chown may clear set-id bits; keep the mode exact
 
@@ -172,12 +180,19 @@ class LocalAccounts:
 
 
 class SystemAccounts:
-    """Real Linux users with a nologin shell, a group of their own and a 0750 home."""
+    """Real Linux users with a nologin shell, a group of their own and a private home.
 
-    def __init__(self, runner: CommandRunner, home_root: Path, shell: str) -> None:
+    The home and its `domains` directory let the web server's group pass (mode 0710), so
+    nginx reaches the document roots; everything else in the home is the account's alone.
+    """
+
+    def __init__(
+        self, runner: CommandRunner, home_root: Path, shell: str, web_group: str = "www-data"
+    ) -> None:
         self.runner = runner
         self.home_root = home_root
         self.shell = shell
+        self.web_group = web_group
 
     def home(self, username: str) -> Path:
         return self.home_root / validate_username(username)
@@ -211,7 +226,8 @@ class SystemAccounts:
         )
         try:
             entry = pwd.getpwnam(username)
-            _build_tree(home, owner=(entry.pw_uid, entry.pw_gid))
+            web_gid = grp.getgrnam(self.web_group).gr_gid
+            _build_tree(home, (entry.pw_uid, entry.pw_gid), web_gid)
         except (OSError, KeyError) as error:
             self._undo_create(username, home)
             raise AccountHostError(f"failed to create the home of {username}: {error}") from error
@@ -227,6 +243,9 @@ class SystemAccounts:
     def remove(self, username: str) -> None:
         home = self.home(username)
         if self.system_account_exists(username):
+            # userdel refuses a user that still runs processes, such as a PHP-FPM worker
+            # finishing its last request; exit status 1 means there were none.
+            self.runner.run(["pkill", "--signal", "KILL", "--uid", username], check=False)
             self.runner.run(["userdel", username])
         # userdel drops the user's own group when nothing else uses it; a group left over
         # from an earlier failed run goes here.
@@ -252,5 +271,8 @@ class SystemAccounts:
 def account_host(settings: Settings, runner: CommandRunner) -> AccountHost:
     """Return the account component of the configured host profile."""
     if settings.server.profile is Profile.SYSTEM:
-        return SystemAccounts(runner, settings.accounts.home_root, settings.accounts.nologin_shell)
+        accounts = settings.accounts
+        return SystemAccounts(
+            runner, accounts.home_root, accounts.nologin_shell, settings.web.server_group
+        )
     return LocalAccounts(settings.data_dir / "home")

@@ -169,8 +169,6 @@ class NginxLayout:
 
     @classmethod
     def system(cls) -> NginxLayout:
-        # NOTE: not yet run on a real server. Debian's workers run as www-data, which can't
-        # enter the 0750 account homes until it gets access to them (group or ACL).
         conf_dir = Path("/etc/nginx/wispanel")
         return cls(
             conf_dir=conf_dir,

@@ -213,8 +213,7 @@ class PhpFpm:
             listen_owner = None
         else:
             run_as = (username, username)
-            # Debian's nginx workers run as www-data.
-            listen_owner = (username, "www-data")
+            listen_owner = (username, self.web.server_group)
         return PoolConfig(
             username=username,
             version=version,
