@@ -65,9 +65,13 @@ def domain_counts() -> Iterator[dict[int, int]]:
     async def count(db: AsyncSession, owner_ids: Sequence[int]) -> int:
         return sum(counts.get(owner_id, 0) for owner_id in owner_ids)
 
+    real = limits._counters.get("max_domains")
     limits.register_usage_counter("max_domains", count)
     yield counts
-    limits._counters.pop("max_domains", None)
+    if real is None:
+        limits._counters.pop("max_domains", None)
+    else:
+        limits.register_usage_counter("max_domains", real)
 
 
 def test_default_package_exists(client: TestClient, admin_token: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -282,3 +283,17 @@ def test_reseller_lists(client: TestClient, admin_token: str, reseller_token: st
     paged = client.get("/api/v1/resellers?per_page=1", headers=bearer(admin_token)).json()
     assert paged["meta"]["total"] == 2
     assert [item["username"] for item in paged["data"]] == ["resella"]
+
+
+def test_simultaneous_creates_stay_within_max_users(
+    client: TestClient, reseller_token: str
+) -> None:
+    names = ["custa", "custb", "custc", "custd", "custe"]
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        responses = list(
+            pool.map(lambda name: post_user(client, reseller_token, name, package="small"), names)
+        )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201, 201, 403, 403, 403], [r.text for r in responses]
+    listed = client.get("/api/v1/users", headers=bearer(reseller_token)).json()
+    assert len([user for user in listed if user["role"] == "user"]) == 2

@@ -93,7 +93,10 @@ def _engine_options(url: str) -> dict[str, Any]:
     if backend == "sqlite":
         return {"connect_args": {"timeout": 30}}
     if backend == "mysql":
-        return {"pool_pre_ping": True, "pool_recycle": 3600}
+        # InnoDB's default REPEATABLE READ keeps a transaction's first snapshot, so a count
+        # taken after waiting for a row lock would miss the rows the lock holder added.
+        # READ COMMITTED reads the newest commits in each statement, as PostgreSQL does.
+        return {"pool_pre_ping": True, "pool_recycle": 3600, "isolation_level": "READ COMMITTED"}
     return {"pool_pre_ping": True}
 
 

@@ -28,7 +28,7 @@ from wispanel.domains.names import (
 from wispanel.domains.schemas import DomainCreate, DomainOut, DomainUpdate
 from wispanel.host.errors import HostError
 from wispanel.host.nginx import validate_redirect_url
-from wispanel.users.limits import accounts_of, enforce_limit, features_of
+from wispanel.users.limits import enforce_limit, features_of
 from wispanel.users.models import AccountStatus, Role, User
 from wispanel.users.scope import (
     get_account_in_scope,
@@ -186,15 +186,7 @@ async def create_domain(
     owner = await _resolve_owner(db, principal, body.owner)
     await check_name_available(db, name, owner.id)
     parent = await find_parent(db, name, owner.id)
-    scope = [owner.id]
-    if owner.role == Role.RESELLER:
-        scope += [account.id for account in await accounts_of(db, owner)]
-    await enforce_limit(
-        db,
-        owner,
-        "max_subdomains" if parent else "max_domains",
-        await count_domains(db, scope, subdomains=parent is not None),
-    )
+    await enforce_limit(db, owner, "max_subdomains" if parent else "max_domains")
     php_version = await _php_version(panel, db, owner, body.php_version)
     home = hosting.home_of(panel, owner.username)
     document_root = document_root_from_request(

@@ -14,6 +14,11 @@ and call `enforce_limit` before they create one:
     await enforce_limit(db, owner, "max_domains")
 
 A limit is over when `in use + adding > limit`; the error is 403 QUOTA_EXCEEDED naming it.
+
+Checks and the insert that follows them must not interleave with another request for the
+same owner, or two requests could each see the last free slot. `enforce_limit` and
+`check_allocation` therefore first lock the rows of the owner and its reseller until the
+transaction ends, and count only then.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wispanel.core.errors import Forbidden, QuotaExceeded
@@ -137,6 +142,23 @@ def _quota_error(username: str, over: Mapping[str, str]) -> QuotaExceeded:
     )
 
 
+async def lock_for_limits(db: AsyncSession, *users: User | None) -> None:
+    """Hold the rows of these accounts until the transaction ends, in id order.
+
+    A no-op UPDATE takes row locks on PostgreSQL and MariaDB and the write lock on SQLite,
+    where it also starts the transaction, so counts read after it include every commit of
+    a request that held the lock before. The id order keeps two requests from deadlocking.
+    """
+    ids = sorted({user.id for user in users if user is not None and user.role != Role.ADMIN})
+    if ids:
+        await db.execute(
+            update(User)
+            .where(User.id.in_(ids))
+            .values(updated_at=User.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def enforce_limit(
     db: AsyncSession,
     owner: User,
@@ -154,6 +176,8 @@ async def enforce_limit(
     """
     if owner.role == Role.ADMIN:
         return
+    reseller = await reseller_of(db, owner)
+    await lock_for_limits(db, owner, reseller)
     own_limit = (await limits_of(db, owner)).get(limit, UNLIMITED)
     scope = [owner.id]
     if owner.role == Role.RESELLER:
@@ -164,7 +188,6 @@ async def enforce_limit(
     if not _within(used + adding, own_limit):
         raise _quota_error(owner.username, {limit: f"{used} of {own_limit} in use"})
 
-    reseller = await reseller_of(db, owner)
     if reseller is None:
         return
     reseller_limit = (await limits_of(db, reseller)).get(limit, UNLIMITED)
@@ -216,6 +239,7 @@ async def check_allocation(
     `adding_account` counts one more account against `max_users`. Features the reseller
     lacks are 403 FORBIDDEN; limits are 403 QUOTA_EXCEEDED unless overselling is on.
     """
+    await lock_for_limits(db, reseller)
     reseller_features = await features_of(db, reseller)
     refused = [
         name for name in FEATURE_NAMES if account_features[name] and not reseller_features[name]
