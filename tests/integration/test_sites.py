@@ -164,3 +164,19 @@ def test_other_accounts_domain_hidden(client: TestClient, admin_token: str, port
         client.post("/api/v1/domains/example.com/suspend", headers=bearer(jane)).status_code == 404
     )
     assert wait_for(port, "example.com", status=200)[0] == 200
+
+
+def test_changes_live_when_the_api_answers(client: TestClient, admin_token: str, port: int) -> None:
+    token = account(client, admin_token, "john")
+    add_site(client, token, "example.com")
+    aliases = "/api/v1/domains/example.com/aliases"
+    for name in ("example.net", "example.org", "example.info", "example.biz"):
+        added = client.post(aliases, json={"alias": name}, headers=bearer(token))
+        assert added.status_code == 201, added.text
+        assert fetch(port, name)[0] == 200, name
+    suspend = client.post("/api/v1/domains/example.com/suspend", headers=bearer(admin_token))
+    assert suspend.status_code == 200, suspend.text
+    assert fetch(port, "example.com")[0] == 503
+    unsuspend = client.post("/api/v1/domains/example.com/unsuspend", headers=bearer(admin_token))
+    assert unsuspend.status_code == 200, unsuspend.text
+    assert fetch(port, "example.com")[0] == 200

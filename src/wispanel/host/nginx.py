@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import structlog
 
 from wispanel.core.config import Profile, Settings, WebSettings
@@ -41,6 +43,9 @@ REDIRECT_URL_PATTERN = re.compile(
 MAX_REDIRECT_URL_LENGTH = 2048
 REDIRECT_CODES = (301, 302)
 MIME_TYPES_FILE = Path("/etc/nginx/mime.types")
+# How long to wait for a reload before the API responds anyway: `nginx -t` alone took 1.2 s
+# with 10,000 server blocks on a 2-core machine, and the master parses as much again.
+RELOAD_WAIT_SECONDS = 10.0
 
 
 def check_config_path(path: Path, field_name: str) -> Path:
@@ -385,12 +390,50 @@ class Nginx:
         if pid is None:
             self.start()
             return
+        before = _workers(pid)
         os.kill(pid, signal.SIGHUP)
+        if not _wait_for_new_workers(pid, set(before), RELOAD_WAIT_SECONDS):
+            log.warning("nginx.reload_slow", pid=pid, waited_seconds=RELOAD_WAIT_SECONDS)
         log.info("nginx.reloaded", pid=pid)
 
     def stop(self) -> None:
         if self.supervisor is not None:
             self.supervisor.stop(self.daemon_spec())
+
+
+def _workers(master: int) -> dict[int, str]:
+    """Map each child of the nginx master to its process title."""
+    titles: dict[int, str] = {}
+    try:
+        children = psutil.Process(master).children()
+    except psutil.Error:
+        return titles
+    for child in children:
+        try:
+            titles[child.pid] = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+    return titles
+
+
+def _wait_for_new_workers(master: int, old: set[int], timeout: float) -> bool:
+    """Wait until workers with the new config run and every old one is shutting down.
+
+    After SIGHUP the master starts new workers and signals the old ones to close their
+    listening sockets; until then an old worker may still serve the previous config.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = _workers(master)
+        started = any(pid not in old for pid in workers)
+        lingering = [
+            pid for pid, title in workers.items() if pid in old and "shutting down" not in title
+        ]
+        if started and not lingering:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
 
 
 def tail_lines(path: Path, count: int, block_size: int = 65_536) -> list[str]:
