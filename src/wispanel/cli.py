@@ -113,7 +113,10 @@ def doctor(
     """List every host component and the services the panel drives, and their state."""
     from wispanel.system.doctor import collect
 
-    reports = collect(_settings(data_dir))
+    settings = _settings(data_dir)
+    # The report is the output; the runner's line per version probe would only repeat it.
+    configure_logging(format=settings.logging.format, level="WARNING")
+    reports = collect(settings)
     if as_json:
         typer.echo(json.dumps(reports, indent=2))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,14 @@ from tests.host.web_helpers import assert_golden
 
 from wispanel.core.config import WebSettings
 from wispanel.host.errors import HostError
-from wispanel.host.nginx import Nginx, NginxLayout, SiteConfig, TlsFiles, tail_lines
+from wispanel.host.nginx import (
+    Nginx,
+    NginxLayout,
+    SiteConfig,
+    TlsFiles,
+    open_files_limit,
+    tail_lines,
+)
 from wispanel.host.nginx_directives import DirectiveError, check_custom_directives
 from wispanel.host.runner import CommandRunner
 
@@ -40,6 +48,7 @@ def site(**changes: Any) -> SiteConfig:
 def test_main_conf_golden(nginx: Nginx, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("wispanel.host.nginx.os.geteuid", lambda: 1000)
     monkeypatch.setattr("wispanel.host.nginx.MIME_TYPES_FILE", Path("/etc/nginx/mime.types"))
+    monkeypatch.setattr("wispanel.host.nginx.open_files_limit", lambda wanted: wanted)
     text = nginx.render_main()
     if not Path("/etc/nginx/mime.types").is_file():
         pytest.skip("the golden main config includes /etc/nginx/mime.types")
@@ -214,3 +223,12 @@ def test_server_names_include_www(nginx: Nginx) -> None:
         "www.example.org",
     )
     assert replace(rendered, aliases=()).server_names == ("example.com", "www.example.com")
+
+
+def test_open_files_limit_capped_by_hard_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("wispanel.host.nginx.resource.getrlimit", lambda _which: (1024, 20_000))
+    assert open_files_limit(65_536) == 20_000
+    assert open_files_limit(4096) == 4096
+    unlimited = (1024, resource.RLIM_INFINITY)
+    monkeypatch.setattr("wispanel.host.nginx.resource.getrlimit", lambda _which: unlimited)
+    assert open_files_limit(65_536) == 65_536

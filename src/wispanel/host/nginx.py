@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import time
 from collections.abc import Mapping
@@ -255,7 +256,7 @@ class Nginx:
             "nginx/nginx.conf.j2",
             run_as=run_as,
             worker_processes=self.web.worker_processes,
-            worker_rlimit_nofile=self.web.worker_rlimit_nofile,
+            worker_rlimit_nofile=open_files_limit(self.web.worker_rlimit_nofile),
             pid_file=check_config_path(layout.pid_file, "pid_file"),
             error_log=check_config_path(layout.error_log, "error_log"),
             mime_types=MIME_TYPES_FILE if MIME_TYPES_FILE.is_file() else None,
@@ -399,6 +400,16 @@ class Nginx:
     def stop(self) -> None:
         if self.supervisor is not None:
             self.supervisor.stop(self.daemon_spec())
+
+
+def open_files_limit(wanted: int) -> int:
+    """Return `wanted`, lowered to the hard limit nginx inherits from the panel.
+
+    A worker asking for more than that hard limit fails to set it and logs an alert at every
+    start and reload.
+    """
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
 
 
 def _workers(master: int) -> dict[int, str]:

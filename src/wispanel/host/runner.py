@@ -149,7 +149,8 @@ class CommandRunner:
             tuple(full_argv), process.returncode, stdout, stderr, round(duration, 6)
         )
         event = "command.finished" if result.returncode == 0 else "command.failed"
-        log_method = log.info if result.returncode == 0 else log.warning
+        # With check off the caller judges the exit status: `pdns_server --version` exits 99.
+        log_method = log.warning if check and result.returncode != 0 else log.info
         log_method(
             event,
             command=command,
