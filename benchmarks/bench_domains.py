@@ -3,12 +3,18 @@
 Run as root or as the panel's user, with nginx and php-fpm installed:
 
     .venv/bin/python benchmarks/bench_domains.py [--present 10 100 1000] [--rounds 5]
+        [--burst 20]
 
 For each count of domains already present, a fresh panel (local profile, SQLite, its own
 nginx and PHP-FPM on free loopback ports) gets that many domains, written in one batch. Then
 `POST /api/v1/domains` runs `--rounds` times through the ASGI app in this process. Each round
 reports the API call (row, document root, vhost, `nginx -t`, HUP) and the time until nginx
 serves the new site's index page.
+
+With `--burst N`, N more domains are then added by N simultaneous API calls, twice: with
+changes applied in batches (one `nginx -t` and one reload for the changes waiting), and with
+batches of one change, as if each change were applied on its own. Each run reports the
+time until the last call returned.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import socket
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import select
@@ -33,6 +40,7 @@ from wispanel.core.config import load_settings
 from wispanel.core.database import create_sync_engine
 from wispanel.domains import hosting
 from wispanel.domains.models import Domain
+from wispanel.host import web_batches
 from wispanel.users.models import User
 
 ADMIN_PASSWORD = "bench-admin-password"  # noqa: S105 - a benchmark input
@@ -83,6 +91,65 @@ def seed(client: TestClient, settings_data: Path, count: int) -> None:
             sites[domain.name] = hosting.site_config(panel, domain, owner)
     engine.dispose()
     panel.web.stage(sites).commit()
+
+
+def burst(client: TestClient, headers: dict[str, str], prefix: str, count: int) -> float:
+    """Add one domain to each of `count` accounts at once; return seconds until the last
+    call returned. Calls for one account wait for each other's limit check, so each call
+    goes to its own account."""
+
+    def add(number: int) -> int:
+        body = {"domain": f"{prefix}{number}.bench.test", "owner": f"{prefix}{number}"}
+        return client.post("/api/v1/domains", json=body, headers=headers).status_code
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        statuses = list(pool.map(add, range(count)))
+    elapsed = time.perf_counter() - started
+    if statuses != [201] * count:
+        raise SystemExit(f"a simultaneous add failed: {statuses}")
+    return elapsed
+
+
+def measure_bursts(present: int, count: int, database_url: str | None) -> tuple[float, float]:
+    """Return seconds for `count` simultaneous adds, batched and one change at a time."""
+    data_dir = Path(tempfile.mkdtemp(prefix="wspb-", dir="/tmp"))
+    settings = load_settings(
+        data_dir,
+        database={"url": database_url},
+        admin_password=ADMIN_PASSWORD,
+        web={"http_port": free_port(), "https_port": free_port()},
+        logging={"access_log": False, "level": "WARNING"},
+        rate_limit={"enabled": False},
+    )
+    try:
+        with TestClient(create_app(settings), client=("127.0.0.1", 40000)) as client:
+            login = client.post(
+                "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+            )
+            headers = {"Authorization": f"Bearer {login.json()['token']}"}
+            account = {"username": "bench", "email": "b@example.com", "password": USER_PASSWORD}
+            client.post("/api/v1/users", json=account, headers=headers).raise_for_status()
+            seed(client, data_dir, present)
+            for prefix in ("batched", "single"):
+                for number in range(count):
+                    body = {
+                        "username": f"{prefix}{number}",
+                        "email": f"{prefix}{number}@example.com",
+                        "password": USER_PASSWORD,
+                    }
+                    response = client.post("/api/v1/users", json=body, headers=headers)
+                    response.raise_for_status()
+            batched = burst(client, headers, "batched", count)
+            limit = web_batches.MAX_BATCH
+            web_batches.MAX_BATCH = 1
+            try:
+                single = burst(client, headers, "single", count)
+            finally:
+                web_batches.MAX_BATCH = limit
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return batched, single
 
 
 def measure(present: int, rounds: int) -> tuple[list[float], list[float], list[float]]:
@@ -136,6 +203,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--present", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--burst", type=int, default=0, help="simultaneous adds to time")
+    parser.add_argument(
+        "--burst-database-url",
+        help="an empty panel database for the burst runs; SQLite lets one writer at a time",
+    )
     arguments = parser.parse_args()
     print(f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print("present  nginx -t (ms)  API call (ms)  call to first page (ms)   medians")
@@ -145,6 +217,11 @@ def main() -> None:
             f"{present:>7}  {statistics.median(check_ms):>13.1f}  "
             f"{statistics.median(api_ms):>13.1f}  {statistics.median(served_ms):>23.1f}"
         )
+    if arguments.burst:
+        print(f"present  {arguments.burst} simultaneous adds: batched (s)  one at a time (s)")
+        for present in arguments.present:
+            batched, single = measure_bursts(present, arguments.burst, arguments.burst_database_url)
+            print(f"{present:>7}  {batched:>31.2f}  {single:>17.2f}")
 
 
 if __name__ == "__main__":

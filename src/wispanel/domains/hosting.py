@@ -159,10 +159,13 @@ async def commit_with_host(
     try:
         await db.commit()
     except BaseException:
-        await anyio.to_thread.run_sync(change.rollback)
+        change.decide(commit=False)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(change.wait)
         raise
+    change.decide(commit=True)
     try:
-        await anyio.to_thread.run_sync(change.commit)
+        await anyio.to_thread.run_sync(change.wait)
     except HostError as error:
         log.error("domains.reload_failed", error=str(error))
         raise ServiceUnavailable(
@@ -177,7 +180,8 @@ async def apply_now(
 ) -> None:
     """Stage and make a change live at once, for callers that commit the database later."""
     change: WebChange = await on_host(web_of(panel).stage, sites, pools or {})
-    await on_host(change.commit)
+    change.decide(commit=True)
+    await on_host(change.wait)
 
 
 # Files under the account's home, and the site logs

@@ -4,15 +4,17 @@ A change is staged (files written, `php-fpm -t` and `nginx -t` run) while the ca
 database transaction is still open. The caller then commits its transaction and calls
 `WebChange.commit()`, which reloads what changed, or calls `rollback()`, which puts the
 previous files back. One lock, held from stage to commit or rollback, keeps concurrent
-changes (threads or processes) from testing each other's half-written files.
+changes (threads or processes) from testing each other's half-written files. Changes that
+arrive while another is applied are staged, checked and reloaded together (web_batches).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -20,11 +22,11 @@ import structlog
 
 from wispanel.core.config import Settings
 from wispanel.host.errors import HostError
-from wispanel.host.files import FileTransaction
 from wispanel.host.nginx import Nginx, SiteConfig
 from wispanel.host.phpfpm import PhpFpm, PoolConfig
 from wispanel.host.runner import CommandRunner
 from wispanel.host.supervisor import Supervisor
+from wispanel.host.web_batches import Ticket, WebBatcher
 
 log = structlog.get_logger(__name__)
 PoolKey = tuple[str, str]  # (username, PHP version)
@@ -59,39 +61,52 @@ class _ApplyLock:
             self._thread_lock.release()
 
 
-@dataclass
+@dataclass(eq=False)
 class WebChange:
-    """Files written and checked but not yet live; finish with commit() or rollback()."""
+    """Files written and checked but not yet live; finish with commit() or rollback().
 
-    host: WebHost
-    transaction: FileTransaction
-    nginx_changed: bool
-    php_versions_changed: set[str] = field(default_factory=set)
+    In async code, call `decide` on the event loop, then `wait` in a worker thread: the
+    decision must not wait for a free thread, since the batch it belongs to waits for it.
+    """
+
+    batcher: WebBatcher
+    ticket: Ticket
     finished: bool = False
+    _resubmit: bool = False
+
+    @property
+    def nginx_changed(self) -> bool:
+        return self.ticket.nginx_changed
+
+    def decide(self, *, commit: bool) -> None:
+        """Record whether the caller's transaction committed; returns at once."""
+        if self.finished:
+            return
+        self.finished = True
+        if not self.ticket.decide(commit=commit) and commit:
+            # The batch stopped waiting and put the previous files back: `wait` applies
+            # the change again, since the caller's transaction holds it.
+            self._resubmit = True
+
+    def wait(self) -> None:
+        """Block until the decision is carried out; raise what going live raised."""
+        if self._resubmit:
+            self._resubmit = False
+            self.ticket = self.batcher.submit(self.ticket.sites, self.ticket.pools)
+            self.ticket.decide(commit=True)
+        self.ticket.done.wait()
+        if self.ticket.live_error is not None:
+            raise self.ticket.live_error
 
     def commit(self) -> None:
         """Make the change live: reload the changed PHP-FPM masters first, then nginx."""
-        if self.finished:
-            return
-        self.finished = True
-        try:
-            self.transaction.commit()
-            for version in sorted(self.php_versions_changed):
-                self.host.php.apply(version)
-            if self.nginx_changed:
-                self.host.nginx.reload()
-        finally:
-            self.host.lock.release()
+        self.decide(commit=True)
+        self.wait()
 
     def rollback(self) -> None:
         """Put every file back as it was before the change; nothing was reloaded."""
-        if self.finished:
-            return
-        self.finished = True
-        try:
-            self.transaction.rollback()
-        finally:
-            self.host.lock.release()
+        self.decide(commit=False)
+        self.wait()
 
 
 class WebHost:
@@ -101,6 +116,7 @@ class WebHost:
         self.nginx = nginx
         self.php = php
         self.lock = _ApplyLock(nginx.layout.lock_file)
+        self.batcher = WebBatcher(self)
 
     @classmethod
     def for_settings(cls, settings: Settings, runner: CommandRunner) -> WebHost:
@@ -125,23 +141,16 @@ class WebHost:
         other domain's or account's files are left as they are.
         """
         self.require_installed()
+        return WebChange(self.batcher, self.batcher.submit(sites, pools or {}))
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the apply lock, so a daemon never starts on another change's unchecked files."""
         self.lock.acquire()
-        transaction = FileTransaction()
         try:
-            self.nginx.prepare()
-            versions = self.php.stage(transaction, pools or {})
-            nginx_changed = self.nginx.stage(transaction, sites)
-            for version in sorted(versions):
-                self.php.check(version)
-            if nginx_changed or versions:
-                self.nginx.check()
-        except BaseException:
-            try:
-                transaction.rollback()
-            finally:
-                self.lock.release()
-            raise
-        return WebChange(self, transaction, nginx_changed, versions)
+            yield
+        finally:
+            self.lock.release()
 
     def start(self) -> None:
         """Start nginx and every PHP-FPM master that has pools, unless they run."""

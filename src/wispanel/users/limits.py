@@ -142,14 +142,15 @@ def _quota_error(username: str, over: Mapping[str, str]) -> QuotaExceeded:
     )
 
 
-async def lock_for_limits(db: AsyncSession, *users: User | None) -> None:
-    """Hold the rows of these accounts until the transaction ends, in id order.
+async def lock_for_limits(db: AsyncSession, *users: User) -> None:
+    """Hold the rows of these accounts until the transaction ends.
 
     A no-op UPDATE takes row locks on PostgreSQL and MariaDB and the write lock on SQLite,
     where it also starts the transaction, so counts read after it include every commit of
-    a request that held the lock before. The id order keeps two requests from deadlocking.
+    a request that held the lock before. Callers lock an account before its reseller, never
+    the other way round, so two requests can't deadlock.
     """
-    ids = sorted({user.id for user in users if user is not None and user.role != Role.ADMIN})
+    ids = [user.id for user in users if user.role != Role.ADMIN]
     if ids:
         await db.execute(
             update(User)
@@ -176,8 +177,7 @@ async def enforce_limit(
     """
     if owner.role == Role.ADMIN:
         return
-    reseller = await reseller_of(db, owner)
-    await lock_for_limits(db, owner, reseller)
+    await lock_for_limits(db, owner)
     own_limit = (await limits_of(db, owner)).get(limit, UNLIMITED)
     scope = [owner.id]
     if owner.role == Role.RESELLER:
@@ -188,11 +188,15 @@ async def enforce_limit(
     if not _within(used + adding, own_limit):
         raise _quota_error(owner.username, {limit: f"{used} of {own_limit} in use"})
 
+    reseller = await reseller_of(db, owner)
     if reseller is None:
         return
     reseller_limit = (await limits_of(db, reseller)).get(limit, UNLIMITED)
     if reseller_limit == UNLIMITED:
         return
+    # Locked after the account, always in that order, and only when the total is bounded:
+    # an unlimited reseller's accounts don't wait for each other.
+    await lock_for_limits(db, reseller)
     family = [reseller.id, *(account.id for account in await accounts_of(db, reseller))]
     total = await count_usage(db, family, limit)
     if total is None:
