@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -19,6 +20,26 @@ def _no_control_characters(value: str) -> str:
 # A single-line string: control characters (CR, LF, NUL ...) are rejected everywhere.
 Line = Annotated[str, AfterValidator(_no_control_characters)]
 ShortLine = Annotated[Line, StringConstraints(max_length=255)]
+
+
+def documented_as_required(*names: str) -> Callable[[dict[str, Any]], None]:
+    """Show fields as required and not null in the schema, though the model lets them be absent.
+
+    The service checks those fields itself, so a request without one gets a message that
+    names it ("Domain is required") instead of the framework's generic one.
+    """
+
+    def edit(schema: dict[str, Any]) -> None:
+        required: list[str] = schema.setdefault("required", [])
+        for name in names:
+            field = schema["properties"][name]
+            options = field.pop("anyOf", [])
+            field.update(next((o for o in options if o.get("type") != "null"), {}))
+            field.pop("default", None)
+            if name not in required:
+                required.append(name)
+
+    return edit
 
 
 class RequestModel(BaseModel):

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from wispanel.core.schemas import Line, RequestModel, ShortLine
+from wispanel.core.schemas import Line, RequestModel, ShortLine, documented_as_required
 
 RecordType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"]
 
 
 class ZoneCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra=documented_as_required("domain"))
+
     domain: str | None = Field(
         default=None,
         max_length=1024,

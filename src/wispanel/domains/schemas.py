@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from wispanel.core.schemas import RequestModel, ShortLine
+from wispanel.core.schemas import RequestModel, ShortLine, documented_as_required
 
 
 class DomainCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra=documented_as_required("domain"))
+
     domain: str | None = Field(
         default=None,
         max_length=1024,
@@ -110,6 +112,8 @@ class VhostOut(BaseModel):
 
 
 class AliasCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra=documented_as_required("alias"))
+
     alias: str | None = Field(default=None, max_length=1024, examples=["example.net"])
 
 

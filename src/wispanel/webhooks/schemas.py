@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from wispanel.core.schemas import Line, RequestModel
+from wispanel.core.schemas import Line, RequestModel, documented_as_required
 
 # The WisPanel API shows "never" as the zero time for `last_fired_at`.
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
@@ -24,6 +24,8 @@ EVENTS_DESCRIPTION = (
 
 
 class WebhookCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra=documented_as_required("url", "events"))
+
     url: Url | None = Field(
         default=None, description=URL_DESCRIPTION, examples=["https://billing.example.com/hooks"]
     )
