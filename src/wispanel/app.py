@@ -51,6 +51,9 @@ from wispanel.host.web import WebHost
 from wispanel.jobs.queue import JobQueue
 from wispanel.jobs.router import router as jobs_router
 from wispanel.meta.router import router as meta_router
+from wispanel.system.router import health_router, services_router, system_router, version_router
+from wispanel.system.sampler import register_sampler
+from wispanel.system.version import build_info
 from wispanel.users.packages import ensure_default_package
 from wispanel.users.packages_router import router as packages_router
 from wispanel.users.resellers_router import router as resellers_router
@@ -75,6 +78,10 @@ ROUTERS = (
     domains_router,
     php_versions_router,
     dns_router,
+    system_router,
+    health_router,
+    services_router,
+    version_router,
 )
 
 DESCRIPTION = """\
@@ -127,6 +134,9 @@ def build_context(settings: Settings) -> PanelContext:
     panel.web = WebHost.for_settings(settings, panel.runner)
     panel.dns = PowerDns(settings, panel.runner)
     install_webhooks(panel)
+    # `wispanel worker` builds its context here too, so it takes resource samples as well.
+    register_sampler(panel)
+    build_info(panel.runner)  # reads the git commit once, at start
     return panel
 
 

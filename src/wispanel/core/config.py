@@ -220,6 +220,19 @@ class DnsSettings(BaseModel):
     ttl_default: int = Field(default=3600, ge=0)
 
 
+class SystemSettings(BaseModel):
+    """Resource samples behind the history graphs, and the limits of the system endpoints."""
+
+    # Minutes between two resource samples. Huey checks periodic tasks once a minute.
+    sample_interval_minutes: int = Field(default=5, ge=1, le=60)
+    # Days a resource sample is kept before the sampler prunes it.
+    sample_retention_days: int = Field(default=30, ge=1, le=366)
+    # The max points one GET /system/resources/history returns, whatever the request sets.
+    history_max_points: int = Field(default=1000, ge=10, le=10_000)
+    # Seconds each readiness check of GET /system/health may take before it counts as failed.
+    health_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+
+
 class LoggingSettings(BaseModel):
     format: str = Field(default="console", pattern="^(console|json)$")
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
@@ -248,6 +261,7 @@ class Settings(BaseSettings):
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     dns: DnsSettings = Field(default_factory=DnsSettings)
+    system: SystemSettings = Field(default_factory=SystemSettings)
     # Password of the first `admin` account, used once on a first start with an empty database.
     admin_password: SecretStr | None = None
     admin_email: str = "admin@localhost"

@@ -12,6 +12,7 @@ MODEL_MODULES = (
     "wispanel.domains.models",
     "wispanel.dns.models",
     "wispanel.webhooks.models",
+    "wispanel.system.models",
 )
 
 

@@ -401,6 +401,15 @@ class Nginx:
         if self.supervisor is not None:
             self.supervisor.stop(self.daemon_spec())
 
+    def stop_master(self) -> None:
+        """Stop nginx in either profile: SIGTERM to the master its pid file names, then SIGKILL.
+
+        Unlike `stop`, which the panel calls when it shuts down, this stops the system's nginx
+        too.
+        """
+        supervisor = self.supervisor or Supervisor(self.runner, self.layout.conf_dir)
+        supervisor.stop(self.daemon_spec())
+
 
 def open_files_limit(wanted: int) -> int:
     """Return `wanted`, lowered to the hard limit nginx inherits from the panel.

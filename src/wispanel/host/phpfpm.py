@@ -351,6 +351,30 @@ class PhpFpm:
             log.info("php_fpm.started", version=version)
         self.wait_for_sockets(version)
 
+    def start_master(self, version: str) -> None:
+        """Start a version's master unless it runs, after `php-fpm -t` accepts its pools.
+
+        The local profile's master needs at least one account pool. The system's master
+        also runs the distribution's own pools, so it starts without the panel's.
+        """
+        if self.running_pid(version) is not None:
+            return
+        self.check(version)
+        if self.supervisor is not None:
+            self.supervisor.start(self.daemon_spec(version))
+        else:
+            # Debian's master detaches and writes its pid file under /run/php, which systemd
+            # would create.
+            self.layout.pid_file(version).parent.mkdir(parents=True, exist_ok=True)
+            self.runner.run([str(self.binary(version))], timeout=self.web.check_timeout_seconds)
+            log.info("php_fpm.started", version=version)
+        self.wait_for_sockets(version)
+
+    def stop_master(self, version: str) -> None:
+        """Stop a version's master in either profile, through its pid file."""
+        supervisor = self.supervisor or Supervisor(self.runner, self.layout.root(version))
+        supervisor.stop(self.daemon_spec(version))
+
     def start_all(self) -> None:
         for item in self.versions():
             if self.has_pools(item.version):

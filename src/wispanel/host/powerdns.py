@@ -37,6 +37,8 @@ SCHEMA_FILES = (
     Path("/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql"),
 )
 INSTALL_COMMAND = next(c for c in COMPONENTS if c.name == "powerdns").install_command
+# Directory of the system profile's pdns_server control socket and pid file.
+SYSTEM_SOCKET_DIR = Path("/run/pdns")
 API_PREFIX = "/api/v1/servers/localhost"
 
 
@@ -113,6 +115,7 @@ class PowerDnsApi:
     """A small client for the zones, rrsets and cache endpoints of the PowerDNS API."""
 
     def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
+        self._server_url = base_url + API_PREFIX
         self._client = httpx.Client(
             base_url=base_url + API_PREFIX,
             headers={"X-API-Key": api_key},
@@ -155,6 +158,21 @@ class PowerDnsApi:
         # Every API response carries a header such as "Server: PowerDNS/4.7.3".
         version = zones.headers.get("server", "").removeprefix("PowerDNS/")
         return version or "PowerDNS", len(zones.json())
+
+    def server_version(self) -> str:
+        """Return the server's version through the API's cheapest call, the server object."""
+        # The server object sits at the base URL itself, which a relative path can't name
+        # without a trailing slash that PowerDNS answers with 404.
+        response = self._call("GET", self._server_url)
+        if response.status_code != 200:
+            raise self._rejected(response, "reading the server object")
+        return str(response.json().get("version") or "PowerDNS")
+
+    def zone_names(self) -> set[str]:
+        response = self._call("GET", "/zones")
+        if response.status_code != 200:
+            raise self._rejected(response, "listing zones")
+        return {str(item["name"]) for item in response.json()}
 
     def get_zone(self, zone: str) -> dict[str, Any] | None:
         """Return the zone with its rrsets, or None when PowerDNS has no such zone."""
@@ -209,6 +227,19 @@ def _rrsets_of(zone: Mapping[str, Any]) -> dict[tuple[str, str], RRset]:
         rrset = RRset(item["name"], item["type"], int(item.get("ttl") or 0), contents)
         found[(rrset.name, rrset.type)] = rrset
     return found
+
+
+def _changes(
+    current: Mapping[str, Any], rrsets: Sequence[RRset]
+) -> tuple[list[RRset], list[RRset]]:
+    """Return the rrsets to replace and to delete to turn `current` into `rrsets`."""
+    have = _rrsets_of(current)
+    want = {
+        (r.name, r.type): RRset(r.name, r.type, r.ttl, tuple(sorted(r.contents))) for r in rrsets
+    }
+    replace = [rrset for key, rrset in want.items() if have.get(key) != rrset]
+    delete = [rrset for key, rrset in have.items() if key not in want]
+    return replace, delete
 
 
 class PowerDns:
@@ -360,6 +391,73 @@ class PowerDns:
             self.stop_api_client()
         return PowerDnsStatus(daemon_running, True, version, zones, None)
 
+    # The daemon of either profile, for service control
+
+    def server_spec(self) -> DaemonSpec:
+        """Describe this profile's daemon: the panel's own, or the distribution's.
+
+        The distribution's pdns_server reads /etc/powerdns/pdns.conf, detaches and writes its
+        pid to /run/pdns/pdns.pid, which is how the panel finds it again to stop it. It is
+        ready when its API accepts connections, because the panel needs nothing else of it.
+        """
+        if self.local:
+            return self.daemon_spec()
+        return DaemonSpec(
+            name="pdns",
+            argv=(
+                "pdns_server",
+                "--daemon=yes",
+                "--guardian=no",
+                "--write-pid=yes",
+                f"--socket-dir={SYSTEM_SOCKET_DIR}",
+            ),
+            log_file=self.settings.data_dir / "run" / "daemons" / "pdns.log",
+            pid_file=SYSTEM_SOCKET_DIR / "pdns.pid",
+            daemonizes=True,
+            ready_tcp=("127.0.0.1", self.settings.dns.api_port),
+            start_timeout=15.0,
+        )
+
+    def server_pid(self) -> int | None:
+        """Return the pid of this profile's pdns_server when its pid file names a live one."""
+        return self.supervisor.status(self.server_spec()).pid
+
+    def start_server(self) -> None:
+        """Start this profile's pdns_server unless it runs; raise PowerDnsUnavailable if not."""
+        if self.local:
+            self.ensure_running()
+            return
+        with self._lock:
+            if self.server_pid() is not None:
+                return
+            self.binary()
+            SYSTEM_SOCKET_DIR.mkdir(parents=True, exist_ok=True)
+            try:
+                self.supervisor.start(self.server_spec())
+            except HostError as error:
+                raise PowerDnsUnavailable(f"PowerDNS did not start: {error}") from error
+
+    def stop_server(self) -> None:
+        """Stop this profile's pdns_server through its pid file; errors propagate."""
+        self.stop_api_client()
+        with self._lock:
+            self.supervisor.stop(self.server_spec())
+
+    def ping(self, timeout: float) -> str:
+        """Return the version the API reports within `timeout` seconds, or raise.
+
+        Raises PowerDnsUnavailable when the API does not respond. Nothing is started, and in
+        the local profile no API key is created.
+        """
+        if self.local and not self.layout.api_key_file.exists():
+            raise PowerDnsUnavailable("pdns_server has not been started in this data directory")
+        base = f"http://127.0.0.1:{self.settings.dns.api_port}"
+        client = PowerDnsApi(base, self._api_key(), timeout)
+        try:
+            return client.server_version()
+        finally:
+            client.close()
+
     # The API
 
     def api(self) -> PowerDnsApi:
@@ -377,16 +475,23 @@ class PowerDns:
             api.create_zone(zone, rrsets)
             log.info("pdns.zone_created", zone=zone, rrsets=len(rrsets))
             return
-        have = _rrsets_of(current)
-        want = {(r.name, r.type): r for r in rrsets}
-        replace = [
-            RRset(r.name, r.type, r.ttl, tuple(sorted(r.contents)))
-            for key, r in want.items()
-            if have.get(key) != RRset(r.name, r.type, r.ttl, tuple(sorted(r.contents)))
-        ]
-        delete = [r for key, r in have.items() if key not in want]
+        replace, delete = _changes(current, rrsets)
         api.patch_rrsets(zone, replace, delete)
         log.info("pdns.zone_synced", zone=zone, replaced=len(replace), deleted=len(delete))
+
+    def zone_drift(self, zone: str, rrsets: Sequence[RRset]) -> str | None:
+        """Return "create" or "update" when PowerDNS differs from these rrsets, else None."""
+        self.ensure_running()
+        current = self.api().get_zone(zone)
+        if current is None:
+            return "create"
+        replace, delete = _changes(current, rrsets)
+        return "update" if replace or delete else None
+
+    def zone_names(self) -> set[str]:
+        """Names of every zone PowerDNS serves, fully qualified."""
+        self.ensure_running()
+        return self.api().zone_names()
 
     def delete_zone(self, zone: str) -> None:
         self.ensure_running()
