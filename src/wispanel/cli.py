@@ -134,6 +134,41 @@ def doctor(
     Console().print(table)
 
 
+@app.command("reconcile")
+def reconcile_command(
+    data_dir: DataDir = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only report the drift; exit 1 if there is any")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Rebuild nginx blocks, PHP-FPM pools, document roots and zones from the database."""
+    import asyncio
+
+    from wispanel.core.errors import PanelError
+    from wispanel.reconcile import reconcile
+
+    settings = _settings(data_dir)
+    try:
+        drift = asyncio.run(reconcile(settings, repair=not dry_run))
+    except PanelError as error:
+        _fail(error.message)
+    if as_json:
+        typer.echo(json.dumps([vars(item) for item in drift], indent=2))
+    elif not drift:
+        typer.echo("The host matches the database.")
+    else:
+        verb = "found" if dry_run else "repaired"
+        table = Table(title=f"Drift {verb}: {len(drift)}")
+        for column in ("component", "name", "action"):
+            table.add_column(column)
+        for item in drift:
+            table.add_row(item.component, item.name, item.action)
+        Console().print(table)
+    if dry_run and drift:
+        raise typer.Exit(1)
+
+
 def _document() -> dict[str, Any]:
     from wispanel.app import create_app
 

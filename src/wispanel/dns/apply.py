@@ -107,7 +107,8 @@ def undo_for(panel: PanelContext, zone: str, before: list[RRset] | None) -> Undo
             else:
                 await anyio.to_thread.run_sync(dns.sync_zone, f"{zone}.", before)
         except HostError:
-            # NOTE: PowerDNS now differs from the database for this zone until its next change.
+            # NOTE: PowerDNS differs from the database for this zone until its next change
+            # or `wispanel reconcile`.
             log.exception("dns.undo_failed", zone=zone)
 
     return undo

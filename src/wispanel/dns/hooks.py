@@ -20,5 +20,5 @@ async def remove_zones(db: AsyncSession, user: User, *, panel: PanelContext) -> 
         name = zone.name
         await db.delete(zone)
         # NOTE: the users area commits after its hooks; if that commit fails, these zones
-        # are gone from PowerDNS but still in the database until they change again.
+        # are gone from PowerDNS but still in the database until `wispanel reconcile`.
         await push(db, panel, name, None)

@@ -24,7 +24,7 @@ async def _domains_of(db: AsyncSession, user: User) -> list[Domain]:
 async def _rerender(db: AsyncSession, user: User, panel: PanelContext) -> None:
     # NOTE: the users area commits after its hooks, so these sites change before that commit.
     # If that commit fails, the files stay ahead of the database until the next change of
-    # each domain rewrites them; nothing rebuilds them from the database yet.
+    # each domain or `wispanel reconcile` rewrites them.
     domains = await _domains_of(db, user)
     if not domains or panel.web is None:
         return

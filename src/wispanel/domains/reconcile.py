@@ -1,0 +1,119 @@
+"""Bring nginx server blocks, PHP-FPM pools and document roots back in line with the rows.
+
+A crash between a host change and its commit, or a hand edit, can leave the host out of
+step with the database. `find_drift` compares what the rows want with the files on disk;
+`repair` writes every difference as one web change (one check, one reload).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wispanel.core.context import PanelContext
+from wispanel.core.drift import Drift
+from wispanel.domains import hosting
+from wispanel.domains.models import Domain
+from wispanel.host.errors import HostError
+from wispanel.host.nginx import SiteConfig
+from wispanel.host.paths import validate_hostname, validate_username
+from wispanel.host.phpfpm import PoolConfig
+from wispanel.host.web import PoolKey
+from wispanel.users.models import User
+
+
+@dataclass
+class WebPlan:
+    """The web change that removes the drift found."""
+
+    drift: list[Drift] = field(default_factory=list)
+    sites: dict[str, SiteConfig | None] = field(default_factory=dict)
+    pools: dict[PoolKey, PoolConfig | None] = field(default_factory=dict)
+    document_roots: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _valid(check: Callable[[str], str], name: str) -> bool:
+    try:
+        check(name)
+    except HostError:
+        return False
+    return True
+
+
+def _differs(path: Path, content: str) -> str | None:
+    try:
+        current = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return "create"
+    return "update" if current != content else None
+
+
+async def find_drift(db: AsyncSession, panel: PanelContext) -> WebPlan:
+    """Compare every domain's block, every account's pools and the document roots with disk."""
+    plan = WebPlan()
+    rows = (await db.execute(select(Domain, User).join(User, Domain.owner_id == User.id))).all()
+    _site_drift(panel, [(domain, owner) for domain, owner in rows], plan)
+    owners = {owner.id: owner for _domain, owner in rows}
+    wanted: dict[PoolKey, PoolConfig] = {}
+    for owner in owners.values():
+        pools = await hosting.pools_for(db, panel, owner)
+        wanted.update({key: pool for key, pool in pools.items() if pool is not None})
+    _pool_drift(panel, wanted, plan)
+    return plan
+
+
+def _site_drift(panel: PanelContext, rows: list[tuple[Domain, User]], plan: WebPlan) -> None:
+    nginx = hosting.web_of(panel).nginx
+    for domain, owner in rows:
+        site = hosting.site_config(panel, domain, owner)
+        action = _differs(nginx.site_file(domain.name), nginx.render_site(site))
+        if action:
+            plan.sites[domain.name] = site
+            plan.drift.append(Drift("nginx", domain.name, action))
+        if not (hosting.home_of(panel, owner.username) / domain.document_root).is_dir():
+            plan.document_roots.append((owner.username, domain.name, domain.document_root))
+            plan.drift.append(Drift("document root", domain.name, "create"))
+    wanted = {domain.name for domain, _owner in rows}
+    for path in sorted(nginx.layout.sites_dir.glob("*.conf")):
+        name = path.name.removesuffix(".conf")
+        if name in wanted:
+            continue
+        if _valid(validate_hostname, name):
+            plan.sites[name] = None
+            plan.drift.append(Drift("nginx", name, "remove"))
+        else:
+            plan.drift.append(Drift("nginx", path.name, "unknown file, left alone"))
+
+
+def _pool_drift(panel: PanelContext, wanted: dict[PoolKey, PoolConfig], plan: WebPlan) -> None:
+    php = hosting.web_of(panel).php
+    wanted_files = set()
+    for key, pool in wanted.items():
+        path = php.layout.pool_file(*key)
+        wanted_files.add(path)
+        action = _differs(path, php.render_pool(pool))
+        if action:
+            plan.pools[key] = pool
+            plan.drift.append(Drift("php-fpm", f"{key[0]} php{key[1]}", action))
+    for version in (item.version for item in php.versions()):
+        for path in php.layout.pool_files(version):
+            if path in wanted_files:
+                continue
+            username = path.name.removesuffix(".conf").removeprefix("wispanel-")
+            if _valid(validate_username, username):
+                plan.pools[(username, version)] = None
+                plan.drift.append(Drift("php-fpm", f"{username} php{version}", "remove"))
+            else:
+                plan.drift.append(Drift("php-fpm", path.name, "unknown file, left alone"))
+
+
+async def repair(panel: PanelContext, plan: WebPlan) -> None:
+    """Create the missing document roots, then write the plan's files as one web change."""
+    for username, domain, document_root in plan.document_roots:
+        await hosting.on_host(hosting.create_document_root, panel, username, domain, document_root)
+    if plan.sites or plan.pools:
+        await hosting.apply_now(panel, plan.sites, plan.pools)
