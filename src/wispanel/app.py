@@ -134,7 +134,8 @@ def build_context(settings: Settings) -> PanelContext:
     panel.web = WebHost.for_settings(settings, panel.runner)
     panel.dns = PowerDns(settings, panel.runner)
     install_webhooks(panel)
-    # `wispanel worker` builds its context here too, so it takes resource samples as well.
+    # `wispanel worker` builds its context here too, so it also runs the periodic jobs.
+    register_disk_usage(panel)
     register_sampler(panel)
     build_info(panel.runner)  # reads the git commit once, at start
     return panel
@@ -195,7 +196,6 @@ def _lifespan(panel: PanelContext) -> Callable[[FastAPI], Any]:
 
 def create_app(settings: Settings) -> FastAPI:
     panel = build_context(settings)
-    register_disk_usage(panel)
     app = FastAPI(
         title="WisPanel API",
         version=__version__,

@@ -34,6 +34,9 @@ EVENT_NAMES: tuple[str, ...] = (
     "restore.completed",
     "wordpress.installed",
     "security.ip.blocked",
+    "service.started",
+    "service.stopped",
+    "service.restarted",
     "webhook.ping",
 )
 PING = "webhook.ping"
