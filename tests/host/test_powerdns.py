@@ -11,7 +11,8 @@ import pytest
 from tests.host.web_helpers import free_port, short_data_dir
 
 from wispanel.core.config import Settings
-from wispanel.host.powerdns import PowerDns, PowerDnsRejected, PowerDnsUnavailable, RRset
+from wispanel.host.powerdns import PowerDns
+from wispanel.host.powerdns_api import PowerDnsRejected, PowerDnsUnavailable, RRset
 from wispanel.host.runner import CommandRunner, which
 
 needs_pdns = pytest.mark.skipif(which("pdns_server") is None, reason="pdns_server is missing")

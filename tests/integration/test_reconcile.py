@@ -28,7 +28,7 @@ from wispanel.app import create_app
 from wispanel.cli import app as cli_app
 from wispanel.core.config import Settings
 from wispanel.core.drift import Drift
-from wispanel.host.powerdns import RRset
+from wispanel.host.powerdns_api import RRset
 from wispanel.reconcile import reconcile
 
 pytestmark = [pytest.mark.integration, needs_nginx, needs_php_fpm, needs_pdns]

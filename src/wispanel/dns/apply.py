@@ -21,7 +21,8 @@ from wispanel.core.errors import ApplyFailed, PanelError, ServiceUnavailable
 from wispanel.dns.models import DnsRecord, DnsZone
 from wispanel.dns.records import RecordData, fqdn, record_data, soa_data
 from wispanel.host.errors import HostError
-from wispanel.host.powerdns import PowerDns, RRset
+from wispanel.host.powerdns import PowerDns
+from wispanel.host.powerdns_api import RRset
 
 log = structlog.get_logger(__name__)
 Undo = Callable[[], Awaitable[None]]

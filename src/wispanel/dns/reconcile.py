@@ -13,7 +13,7 @@ from wispanel.core.drift import Drift
 from wispanel.dns.apply import dns_of, rendered, translate
 from wispanel.dns.models import DnsZone
 from wispanel.host.errors import HostError
-from wispanel.host.powerdns import RRset
+from wispanel.host.powerdns_api import RRset
 
 
 @dataclass
