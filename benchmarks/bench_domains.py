@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from wispanel.app import create_app
-from wispanel.core.config import load_settings
+from wispanel.core.config import Settings, load_settings
 from wispanel.core.database import create_sync_engine
 from wispanel.domains import hosting
 from wispanel.domains.models import Domain
@@ -93,6 +93,29 @@ def seed(client: TestClient, settings_data: Path, count: int) -> None:
     panel.web.stage(sites).commit()
 
 
+def bench_settings(data_dir: Path, database_url: str | None) -> Settings:
+    return load_settings(
+        data_dir,
+        database={"url": database_url},
+        admin_password=ADMIN_PASSWORD,
+        web={"http_port": free_port(), "https_port": free_port()},
+        logging={"access_log": False, "level": "WARNING"},
+        rate_limit={"enabled": False},
+    )
+
+
+def prepare(client: TestClient, data_dir: Path, present: int) -> dict[str, str]:
+    """Log in as admin, create the account `bench` with `present` domains; return headers."""
+    login = client.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    )
+    headers = {"Authorization": f"Bearer {login.json()['token']}"}
+    account = {"username": "bench", "email": "b@example.com", "password": USER_PASSWORD}
+    client.post("/api/v1/users", json=account, headers=headers).raise_for_status()
+    seed(client, data_dir, present)
+    return headers
+
+
 def burst(client: TestClient, headers: dict[str, str], prefix: str, count: int) -> float:
     """Add one domain to each of `count` accounts at once; return seconds until the last
     call returned. Calls for one account wait for each other's limit check, so each call
@@ -114,23 +137,10 @@ def burst(client: TestClient, headers: dict[str, str], prefix: str, count: int) 
 def measure_bursts(present: int, count: int, database_url: str | None) -> tuple[float, float]:
     """Return seconds for `count` simultaneous adds, batched and one change at a time."""
     data_dir = Path(tempfile.mkdtemp(prefix="wspb-", dir="/tmp"))
-    settings = load_settings(
-        data_dir,
-        database={"url": database_url},
-        admin_password=ADMIN_PASSWORD,
-        web={"http_port": free_port(), "https_port": free_port()},
-        logging={"access_log": False, "level": "WARNING"},
-        rate_limit={"enabled": False},
-    )
+    settings = bench_settings(data_dir, database_url)
     try:
         with TestClient(create_app(settings), client=("127.0.0.1", 40000)) as client:
-            login = client.post(
-                "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-            )
-            headers = {"Authorization": f"Bearer {login.json()['token']}"}
-            account = {"username": "bench", "email": "b@example.com", "password": USER_PASSWORD}
-            client.post("/api/v1/users", json=account, headers=headers).raise_for_status()
-            seed(client, data_dir, present)
+            headers = prepare(client, data_dir, present)
             for prefix in ("batched", "single"):
                 for number in range(count):
                     body = {
@@ -154,26 +164,14 @@ def measure_bursts(present: int, count: int, database_url: str | None) -> tuple[
 
 def measure(present: int, rounds: int) -> tuple[list[float], list[float], list[float]]:
     data_dir = Path(tempfile.mkdtemp(prefix="wspb-", dir="/tmp"))
-    settings = load_settings(
-        data_dir,
-        admin_password=ADMIN_PASSWORD,
-        web={"http_port": free_port(), "https_port": free_port()},
-        logging={"access_log": False, "level": "WARNING"},
-        rate_limit={"enabled": False},
-    )
+    settings = bench_settings(data_dir, None)
     port = settings.web.http_port
     api_ms: list[float] = []
     served_ms: list[float] = []
     check_ms: list[float] = []
     try:
         with TestClient(create_app(settings), client=("127.0.0.1", 40000)) as client:
-            login = client.post(
-                "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-            )
-            headers = {"Authorization": f"Bearer {login.json()['token']}"}
-            account = {"username": "bench", "email": "b@example.com", "password": USER_PASSWORD}
-            client.post("/api/v1/users", json=account, headers=headers).raise_for_status()
-            seed(client, data_dir, present)
+            headers = prepare(client, data_dir, present)
             for number in range(rounds):
                 name = f"new{number}.bench.test"
                 started = time.perf_counter()

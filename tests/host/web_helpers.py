@@ -8,11 +8,12 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from wispanel.core.config import Settings
 from wispanel.host.phpfpm import discover_versions
 from wispanel.host.runner import which
 
@@ -35,6 +36,20 @@ def short_data_dir() -> Iterator[Path]:
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def scratch_panel_settings(make_settings: Callable[..., Settings]) -> Iterator[Settings]:
+    """Yield settings with a short data directory and free web, DNS and PowerDNS API ports.
+
+    The rate limits are raised so a test's many calls from one address are not refused.
+    """
+    for directory in short_data_dir():
+        yield make_settings(
+            directory,
+            web={"http_port": free_port(), "https_port": free_port()},
+            dns={"port": free_port(), "api_port": free_port()},
+            rate_limit={"default_per_minute": 1000, "anonymous_per_minute": 1000},
+        )
 
 
 def fetch(port: int, host: str, path: str = "/") -> tuple[int, str]:

@@ -17,10 +17,9 @@ from tests.api.test_dns import answers, needs_pdns, query
 from tests.conftest import bearer, login
 from tests.host.web_helpers import (
     fetch,
-    free_port,
     needs_nginx,
     needs_php_fpm,
-    short_data_dir,
+    scratch_panel_settings,
     wait_for,
 )
 from tests.unit.test_cli import uncached_logging  # noqa: F401 - an autouse fixture
@@ -37,13 +36,7 @@ PASSWORD = "account-password"
 
 @pytest.fixture
 def panel_settings(make_settings: Callable[..., Settings]) -> Iterator[Settings]:
-    for directory in short_data_dir():
-        yield make_settings(
-            directory,
-            web={"http_port": free_port(), "https_port": free_port()},
-            dns={"port": free_port(), "api_port": free_port()},
-            rate_limit={"default_per_minute": 1000},
-        )
+    yield from scratch_panel_settings(make_settings)
 
 
 @pytest.fixture

@@ -14,13 +14,15 @@ from wispanel.core.database import utcnow
 from wispanel.core.errors import Conflict, NotFound, ValidationFailed
 from wispanel.core.events import AuditContext
 from wispanel.dns import zones as dns_zones
+from wispanel.dns.apply import Undo
 from wispanel.domains import hosting
-from wispanel.domains.models import DomainAlias
+from wispanel.domains.models import Domain, DomainAlias
 from wispanel.domains.names import check_name_available, normalise
 from wispanel.domains.schemas import AliasOut, LogOut, PhpVersionOut, VhostOut
 from wispanel.domains.service import get_domain_in_scope, owner_of
 from wispanel.host.nginx import tail_lines
 from wispanel.host.nginx_directives import DirectiveError, check_custom_directives
+from wispanel.users.models import User
 
 
 async def get_vhost(
@@ -114,12 +116,7 @@ async def add_alias(
     )
     # The alias's zone reaches PowerDNS before the commit; a later failure takes it out again.
     undo_zone = await dns_zones.create_for_domain(db, panel, domain, owner, name=name)
-    try:
-        site = hosting.site_config(panel, domain, owner)
-        await hosting.commit_with_host(db, panel, {domain.name: site})
-    except BaseException:
-        await undo_zone()
-        raise
+    await _commit_site(db, panel, domain, owner, undo_zone)
     return alias_out(alias, domain.name)
 
 
@@ -158,13 +155,20 @@ async def remove_alias(
         owner_id=owner.id,
     )
     undo_zone = await dns_zones.remove_for_domain(db, panel, domain, alias=name)
+    await _commit_site(db, panel, domain, owner, undo_zone)
+    return f"Alias {name} removed from {domain.name}"
+
+
+async def _commit_site(
+    db: AsyncSession, panel: PanelContext, domain: Domain, owner: User, undo_zone: Undo
+) -> None:
+    """Apply the domain's block and commit; on a failure put its zone back as it was."""
     try:
         site = hosting.site_config(panel, domain, owner)
         await hosting.commit_with_host(db, panel, {domain.name: site})
     except BaseException:
         await undo_zone()
         raise
-    return f"Alias {name} removed from {domain.name}"
 
 
 async def tail_log(
