@@ -522,7 +522,7 @@ def verdict_lines(
         cpu_ratio = bare.server_cpu_us / result.server_cpu_us if result.server_cpu_us else 0.0
         verdict = "meets the target" if ratio >= TARGET_RATIO else "misses the target"
         lines.append(
-            f"- panel with {target.settings}: {ratio:.1%} of bare's requests/s "
+            f"- {target.label} with {target.settings}: {ratio:.1%} of bare's requests/s "
             f"({verdict}), CPU ratio {cpu_ratio:.1%}"
         )
     if busy_cores > BUSY_MACHINE_CORES:

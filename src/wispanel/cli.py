@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import tempfile
 from pathlib import Path
@@ -65,6 +66,11 @@ def serve(
         app = create_app(settings)
     except ConfigurationError as error:
         _fail(str(error))
+    # The modules and the app built so far live as long as the process. Moving them out of
+    # the collector's reach keeps each full collection from walking about 200,000 objects,
+    # which took about 100 ms, a pause every request in flight would wait for.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=server.host,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wispanel.auth.accounts import AccountSnapshot, snapshot_of
 from wispanel.auth.models import AccountSecurity, LoginSession
 from wispanel.auth.revocation import register_cache
+from wispanel.auth.shared_loads import SharedLoads
 from wispanel.core.database import utcnow
 from wispanel.users.models import User
 
@@ -34,7 +35,8 @@ class SessionCache:
     """Session states keyed by session id, each reused for `ttl_seconds`.
 
     Revocation through `invalidate` is immediate in this process; other API processes see it
-    once their copy is older than `ttl_seconds`.
+    once their copy is older than `ttl_seconds`. Requests that miss the cache together share
+    one database load.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class SessionCache:
         self._ttl = ttl_seconds
         self._touch = touch_seconds
         self._entries: dict[str, tuple[float, SessionState | None]] = {}
+        self._loads: SharedLoads[str, SessionState | None] = SharedLoads()
         register_cache(self)
 
     @property
@@ -58,15 +61,15 @@ class SessionCache:
         cached = self._entries.get(session_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        state = await self._load(session_id)
-        self._store(session_id, state)
-        return state
+        return await self._loads.get(session_id, self._load, self._store)
 
     def invalidate(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
+        self._loads.forget(session_id)
 
     def invalidate_all(self) -> None:
         self._entries.clear()
+        self._loads.forget_all()
 
     async def extend(self, session_id: str, expires_at: datetime) -> None:
         """Move a live session's expiry to `expires_at`, in the database and in the cache."""

@@ -1,7 +1,8 @@
 """Per-principal and per-address request limits with the X-RateLimit-* and IETF headers.
 
-Counters use a sliding window in memory on one process, or in Redis when several API
-processes share the work.
+Each policy allows a number of requests a minute, counted with a sliding window counter
+(see `wispanel.core.ratelimit_store`): in memory on one process, or in Redis when several
+API processes share the work.
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ import math
 import time
 from dataclasses import dataclass
 
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wispanel.core.asgi import Headers, send_error, state
 from wispanel.core.config import RateLimitSettings
 from wispanel.core.errors import RateLimited
+from wispanel.core.ratelimit_store import RateLimitStore, create_store
 
 LOGIN_PATH = "/api/v1/auth/login"
+# Every policy counts requests a minute.
+WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,24 +30,16 @@ class Policy:
     per_minute: int
 
 
-def create_storage(redis_url: str | None) -> Storage:
-    if redis_url:
-        return RedisStorage(
-            redis_url.replace("redis://", "async+redis://", 1)
-            if redis_url.startswith("redis://")
-            else redis_url,
-            implementation="redispy",
-            key_prefix="wispanel-ratelimit",
-        )
-    return MemoryStorage()
+def create_storage(redis_url: str | None) -> RateLimitStore:
+    """Return the Redis store when a URL is configured, else this process's memory store."""
+    return create_store(redis_url, WINDOW_SECONDS)
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, settings: RateLimitSettings, storage: Storage) -> None:
+    def __init__(self, app: ASGIApp, settings: RateLimitSettings, storage: RateLimitStore) -> None:
         self.app = app
         self.settings = settings
-        self.limiter = SlidingWindowCounterRateLimiter(storage)
-        self._items: dict[int, RateLimitItemPerMinute] = {}
+        self.store = storage
 
     def policy_for(self, scope: Scope) -> Policy:
         request_state = state(scope)
@@ -72,21 +65,17 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         policy = self.policy_for(scope)
-        item = self._items.get(policy.per_minute)
-        if item is None:
-            item = self._items.setdefault(
-                policy.per_minute, RateLimitItemPerMinute(policy.per_minute)
-            )
-        allowed = await self.limiter.hit(item, policy.key)
-        stats = await self.limiter.get_window_stats(item, policy.key)
-        reset_at = max(math.ceil(stats.reset_time), int(time.time()) + 1)
-        headers = self._headers(policy, stats.remaining, reset_at)
-        if not allowed:
-            retry_after = str(max(1, reset_at - int(time.time())))
+        result = await self.store.hit(policy.key, policy.per_minute)
+        now = time.time()
+        # Whole seconds, rounded up so that a client waiting this long finds room again.
+        seconds_left = max(1, math.ceil(result.reset_at - now))
+        reset_at = max(math.ceil(result.reset_at), int(now) + 1)
+        headers = self._headers(policy, result.remaining, reset_at, seconds_left)
+        if not result.allowed:
             error = RateLimited(
                 f"Rate limit of {policy.per_minute} requests a minute exceeded; retry in "
-                f"{retry_after} s",
-                headers={"Retry-After": retry_after},
+                f"{seconds_left} s",
+                headers={"Retry-After": str(seconds_left)},
             )
             await send_error(send, error, state(scope).get("request_id"), headers)
             return
@@ -99,15 +88,14 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     @staticmethod
-    def _headers(policy: Policy, remaining: int, reset_at: int) -> Headers:
-        seconds_left = max(0, reset_at - int(time.time()))
+    def _headers(policy: Policy, remaining: int, reset_at: int, seconds_left: int) -> Headers:
         return [
             (b"x-ratelimit-limit", str(policy.per_minute).encode()),
-            (b"x-ratelimit-remaining", str(max(0, remaining)).encode()),
+            (b"x-ratelimit-remaining", str(remaining).encode()),
             (b"x-ratelimit-reset", str(reset_at).encode()),
-            (b"ratelimit-policy", f'"{policy.name}";q={policy.per_minute};w=60'.encode()),
             (
-                b"ratelimit",
-                f'"{policy.name}";r={max(0, remaining)};t={seconds_left}'.encode(),
+                b"ratelimit-policy",
+                f'"{policy.name}";q={policy.per_minute};w={WINDOW_SECONDS}'.encode(),
             ),
+            (b"ratelimit", f'"{policy.name}";r={remaining};t={seconds_left}'.encode()),
         ]

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wispanel.auth.accounts import AccountSnapshot, snapshot_of
 from wispanel.auth.models import ApiKey
 from wispanel.auth.revocation import register_cache
+from wispanel.auth.shared_loads import SharedLoads
 from wispanel.core.database import utcnow
 from wispanel.users.models import User
 
@@ -45,7 +46,8 @@ class ApiKeyCache:
     """Key states keyed by the key's SHA-256, each reused for `ttl_seconds`.
 
     `last_used_at` is written when a state is loaded and the stored value is older than
-    `touch_seconds`, so a busy key costs at most one write a minute.
+    `touch_seconds`, so a busy key costs at most one write a minute. Requests that miss the
+    cache together share one database load.
     """
 
     def __init__(
@@ -59,21 +61,25 @@ class ApiKeyCache:
         self._ttl = ttl_seconds
         self._touch = touch_seconds
         self._entries: dict[str, tuple[float, ApiKeyState | None]] = {}
+        self._loads: SharedLoads[str, ApiKeyState | None] = SharedLoads()
         register_cache(self)
 
     async def get(self, key_hash: str) -> ApiKeyState | None:
         cached = self._entries.get(key_hash)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        state = await self._load(key_hash)
-        if self._ttl > 0:
-            if len(self._entries) > MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[key_hash] = (time.monotonic() + self._ttl, state)
-        return state
+        return await self._loads.get(key_hash, self._load, self._store)
 
     def invalidate_all(self) -> None:
         self._entries.clear()
+        self._loads.forget_all()
+
+    def _store(self, key_hash: str, state: ApiKeyState | None) -> None:
+        if self._ttl <= 0:
+            return
+        if len(self._entries) > MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key_hash] = (time.monotonic() + self._ttl, state)
 
     async def _load(self, key_hash: str) -> ApiKeyState | None:
         async with self._sessions() as db:

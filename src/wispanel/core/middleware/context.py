@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wispanel.core.asgi import Headers, client_ip, header, parse_networks, send_error, state
 from wispanel.core.errors import HeadersTooLarge, InternalError, PayloadTooLarge
+from wispanel.core.logging import access_log
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 log = structlog.get_logger("wispanel.access")
@@ -38,7 +39,9 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         inbound = header(scope, b"x-request-id")
-        request_id = inbound if inbound and REQUEST_ID_PATTERN.match(inbound) else uuid.uuid4().hex
+        request_id = (
+            inbound if inbound and REQUEST_ID_PATTERN.match(inbound) else secrets.token_hex(16)
+        )
         request_state = state(scope)
         request_state["request_id"] = request_id
         request_state["client_ip"] = client_ip(scope, self.trusted)
@@ -72,14 +75,15 @@ class RequestContextMiddleware:
         finally:
             if self.access_log:
                 principal = request_state.get("principal")
-                log.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    client_ip=request_state["client_ip"],
-                    user=principal.username if principal else None,
+                access_log().write(
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "client_ip": request_state["client_ip"],
+                        "user": principal.username if principal else None,
+                    }
                 )
             structlog.contextvars.unbind_contextvars("request_id")
 
