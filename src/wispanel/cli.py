@@ -152,6 +152,7 @@ def reconcile_command(
     import asyncio
 
     from wispanel.core.errors import PanelError
+    from wispanel.host.errors import HostError
     from wispanel.reconcile import reconcile
 
     settings = _settings(data_dir)
@@ -159,6 +160,8 @@ def reconcile_command(
         drift = asyncio.run(reconcile(settings, repair=not dry_run))
     except PanelError as error:
         _fail(error.message)
+    except HostError as error:
+        _fail(str(error))
     if as_json:
         typer.echo(json.dumps([vars(item) for item in drift], indent=2))
     elif not drift:

@@ -260,7 +260,17 @@ def test_custom_directives(client: TestClient, admin_token: str, web_settings: S
     )
     assert ok.status_code == 200, ok.text
     assert "    expires 1h;" in ok.json()["config"]
-    for text in ["}", "include /etc/passwd;", "root /etc;", "location / {", "server_name x.com;"]:
+    escapes = [
+        "}",
+        "include /etc/passwd;",
+        "root /etc;",
+        "location / {",
+        "server_name x.com;",
+        'add_header X-A a";\n}\nserver { location /fs/ { alias /; } }\nset $x a";',
+        "location /p/ { proxy_pass http://127.0.0.1:8081/; }",
+        "access_log /tmp/x.log;",
+    ]
+    for text in escapes:
         refused = client.put(
             "/api/v1/domains/example.com/vhost",
             json={"custom_directives": text},

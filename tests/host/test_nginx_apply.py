@@ -23,6 +23,7 @@ from tests.host.web_helpers import (
 from wispanel.core.config import Settings, load_settings
 from wispanel.host.errors import ApplyError, CommandNotFound
 from wispanel.host.nginx import SiteConfig, TlsFiles
+from wispanel.host.nginx_directives import check_custom_directives
 from wispanel.host.runner import CommandRunner
 from wispanel.host.web import WebHost
 
@@ -206,3 +207,29 @@ def test_php_served_through_account_pool(web: WebHost, data_dir: Path) -> None:
     web.stage({"php.test": None}, {("john", version): None}).commit()
     assert not web.php.layout.pool_file("john", version).exists()
     assert web.php.running_pid(version) is None
+
+
+# What the custom-directive check lets through, which nginx must accept too.
+ALLOWED_EXAMPLES = (
+    "add_header Content-Security-Policy \"default-src 'self'\" always;",
+    "location ~* \\.(css|js)$ { expires 30d; gzip on; gzip_vary on; }",
+    "location /app { try_files $uri $uri/ /app/index.html?$args; }",
+    'if ($http_user_agent ~* "bot") { return 403; }',
+    "error_page 404 /404.html;\nlocation = /404.html { internal; }",
+    "rewrite ^/old/(.*)$ /new/$1 permanent;",
+    "set $maintenance 1;\nif ($maintenance) { return 503; }",
+    "location /private {\n  auth_basic on;\n  auth_basic_user_file HOME/.htpasswd;\n}",
+    "location /files/ { alias HOME/files/; autoindex on; autoindex_exact_size off; }",
+    "access_log off;\nlog_not_found off;\nclient_max_body_size 64m;\ncharset utf-8;",
+    "location /api { deny 192.0.2.0/24; allow all; limit_rate 100k; }",
+)
+
+
+def test_allowed_custom_directives_pass_nginx(web: WebHost, data_dir: Path) -> None:
+    home = data_dir / "home" / "john"
+    for index, text in enumerate(ALLOWED_EXAMPLES):
+        check_custom_directives(text.replace("HOME", str(home)), home)
+        domain = f"allowed{index}.test"
+        site = make_site(data_dir, domain, custom_directives=text.replace("HOME", str(home)))
+        web.stage({domain: site}).commit()
+    assert wait_for(web.nginx.web.http_port, "allowed0.test", status=200)[0] == 200

@@ -12,7 +12,12 @@ from tests.host.web_helpers import free_port, short_data_dir
 
 from wispanel.core.config import Settings
 from wispanel.host.powerdns import PowerDns
-from wispanel.host.powerdns_api import PowerDnsRejected, PowerDnsUnavailable, RRset
+from wispanel.host.powerdns_api import (
+    PowerDnsRejected,
+    PowerDnsUnavailable,
+    RRset,
+    ZoneNotManaged,
+)
 from wispanel.host.runner import CommandRunner, which
 
 needs_pdns = pytest.mark.skipif(which("pdns_server") is None, reason="pdns_server is missing")
@@ -105,3 +110,40 @@ def test_wrong_key_is_unavailable(powerdns: PowerDns) -> None:
     powerdns.layout.api_key_file.write_text("wrong\n")
     with pytest.raises(PowerDnsUnavailable, match="API key"):
         powerdns.api().get_zone("example.test.")
+
+
+@needs_pdns
+def test_shared_server_zones_of_others_left_alone(
+    powerdns: PowerDns, pdns_settings: Settings, make_settings: Callable[..., Settings]
+) -> None:
+    """On a shared server (system profile) only zones the panel created are the panel's."""
+    powerdns.ensure_running()
+    api = powerdns.api()
+    # The operator's own zone, created without the panel's account mark.
+    response = api._call(
+        "POST",
+        "/zones",
+        json={"name": "operator.test.", "kind": "Native", "nameservers": ["ns1.example.net."]},
+    )
+    assert response.status_code == 201, response.text
+    shared = PowerDns(
+        make_settings(
+            pdns_settings.data_dir.parent / "panel",
+            server={"profile": "system"},
+            dns={
+                "port": pdns_settings.dns.port,
+                "api_port": pdns_settings.dns.api_port,
+                "api_key_file": str(powerdns.layout.api_key_file),
+            },
+        ),
+        CommandRunner(),
+    )
+    soa = RRset("ours.test.", "SOA", 3600, (SOA,))
+    shared.sync_zone("ours.test.", [soa])
+    assert shared.zone_names() == {"ours.test."}
+    assert powerdns.zone_names() == {"ours.test.", "operator.test."}
+    with pytest.raises(ZoneNotManaged):
+        shared.sync_zone("operator.test.", [RRset("operator.test.", "SOA", 3600, (SOA,))])
+    assert shared.zone_drift("operator.test.", []) == "not created by the panel, left alone"
+    assert answers(pdns_settings, "operator.test", "NS") == ["ns1.example.net."]
+    shared.stop_api_client()

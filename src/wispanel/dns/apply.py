@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wispanel.core.config import DnsSettings
 from wispanel.core.context import PanelContext
-from wispanel.core.errors import ApplyFailed, PanelError, ServiceUnavailable
+from wispanel.core.errors import ApplyFailed, Conflict, PanelError, ServiceUnavailable
 from wispanel.dns.models import DnsRecord, DnsZone
 from wispanel.dns.records import RecordData, fqdn, record_data, soa_data
 from wispanel.host.errors import HostError
@@ -37,6 +37,8 @@ def dns_of(panel: PanelContext) -> PowerDns:
 def translate(error: HostError) -> PanelError:
     if error.code == "SERVICE_UNAVAILABLE":
         return ServiceUnavailable(str(error))
+    if error.code == "CONFLICT":
+        return Conflict(str(error))
     return ApplyFailed(str(error))
 
 

@@ -36,8 +36,9 @@ async def find_drift(db: AsyncSession, panel: PanelContext) -> DnsPlan:
             wanted.add(name)
             rrsets = await rendered(db, panel, zone)
             action = await anyio.to_thread.run_sync(dns.zone_drift, name, rrsets)
-            if action:
+            if action in ("create", "update"):
                 plan.sync[name] = rrsets
+            if action:
                 plan.drift.append(Drift("powerdns", zone.name, action))
         present = await anyio.to_thread.run_sync(dns.zone_names)
     except HostError as error:

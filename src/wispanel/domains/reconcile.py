@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,7 +70,11 @@ async def find_drift(db: AsyncSession, panel: PanelContext) -> WebPlan:
 def _site_drift(panel: PanelContext, rows: list[tuple[Domain, User]], plan: WebPlan) -> None:
     nginx = hosting.web_of(panel).nginx
     for domain, owner in rows:
-        site = hosting.site_config(panel, domain, owner)
+        try:
+            site = hosting.site_config(panel, domain, owner)
+        except HostError as error:
+            plan.drift.append(Drift("nginx", domain.name, f"can't be rendered: {error}"))
+            continue
         action = _differs(nginx.site_file(domain.name), nginx.render_site(site))
         if action:
             plan.sites[domain.name] = site
@@ -114,6 +119,11 @@ def _pool_drift(panel: PanelContext, wanted: dict[PoolKey, PoolConfig], plan: We
 async def repair(panel: PanelContext, plan: WebPlan) -> None:
     """Create the missing document roots, then write the plan's files as one web change."""
     for username, domain, document_root in plan.document_roots:
-        await hosting.on_host(hosting.create_document_root, panel, username, domain, document_root)
+        try:
+            await anyio.to_thread.run_sync(
+                hosting.create_document_root, panel, username, domain, document_root
+            )
+        except HostError as error:
+            plan.drift.append(Drift("document root", domain, f"can't be created: {error}"))
     if plan.sites or plan.pools:
         await hosting.apply_now(panel, plan.sites, plan.pools)

@@ -127,7 +127,9 @@ class SiteConfig:
             validate_redirect_url(self.redirect_url)
         if self.redirect_code not in REDIRECT_CODES:
             raise UnsafePathError(str(self.redirect_code), "redirect_code must be 301 or 302")
-        check_custom_directives(self.custom_directives, self.home)
+        if not self.suspended:
+            # A suspended block leaves the custom directives out, so they can't hold it up.
+            check_custom_directives(self.custom_directives, self.home)
         object.__setattr__(self, "server_names", server_names(self.domain, self.aliases))
 
 

@@ -15,9 +15,10 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -26,9 +27,11 @@ from wispanel.host.errors import HostError
 from wispanel.host.files import atomic_write
 from wispanel.host.powerdns_api import (
     INSTALL_COMMAND,
+    MANAGED_ACCOUNT,
     PowerDnsApi,
     PowerDnsUnavailable,
     RRset,
+    ZoneNotManaged,
     changes,
 )
 from wispanel.host.runner import CommandRunner
@@ -315,6 +318,10 @@ class PowerDns:
             api.create_zone(zone, rrsets)
             log.info("pdns.zone_created", zone=zone, rrsets=len(rrsets))
             return
+        if not self._managed(current):
+            raise ZoneNotManaged(
+                f"zone {zone} exists on the DNS server but was not created by the panel"
+            )
         replace, delete = changes(current, rrsets)
         api.patch_rrsets(zone, replace, delete)
         log.info("pdns.zone_synced", zone=zone, replaced=len(replace), deleted=len(delete))
@@ -325,13 +332,20 @@ class PowerDns:
         current = self.api().get_zone(zone)
         if current is None:
             return "create"
+        if not self._managed(current):
+            return "not created by the panel, left alone"
         replace, delete = changes(current, rrsets)
         return "update" if replace or delete else None
 
     def zone_names(self) -> set[str]:
-        """Names of every zone PowerDNS serves, fully qualified."""
+        """Names of the zones of the panel's that PowerDNS serves, fully qualified."""
         self.ensure_running()
-        return self.api().zone_names()
+        accounts = self.api().zone_accounts()
+        return {name for name, account in accounts.items() if self._managed({"account": account})}
+
+    def _managed(self, zone: Mapping[str, Any]) -> bool:
+        """Every zone of the local profile's own server is the panel's; elsewhere, its own."""
+        return self.local or zone.get("account") == MANAGED_ACCOUNT
 
     def delete_zone(self, zone: str) -> None:
         self.ensure_running()

@@ -16,12 +16,21 @@ log = structlog.get_logger(__name__)
 
 INSTALL_COMMAND = next(c for c in COMPONENTS if c.name == "powerdns").install_command
 API_PREFIX = "/api/v1/servers/localhost"
+# The `account` of every zone the panel creates. On a shared PowerDNS (system profile) it
+# tells the panel's zones from those of the operator, which the panel leaves alone.
+MANAGED_ACCOUNT = "wispanel"
 
 
 class PowerDnsUnavailable(HostError):
     """PowerDNS is not installed, not running, or not reachable through its API."""
 
     code = "SERVICE_UNAVAILABLE"
+
+
+class ZoneNotManaged(HostError):
+    """The zone exists on a shared PowerDNS, but the panel did not create it."""
+
+    code = "CONFLICT"
 
 
 class PowerDnsRejected(HostError):
@@ -106,11 +115,12 @@ class PowerDnsApi:
             raise self._rejected(response, "reading the server object")
         return str(response.json().get("version") or "PowerDNS")
 
-    def zone_names(self) -> set[str]:
+    def zone_accounts(self) -> dict[str, str]:
+        """Map every zone's name, fully qualified, to its `account`."""
         response = self._call("GET", "/zones")
         if response.status_code != 200:
             raise self._rejected(response, "listing zones")
-        return {str(item["name"]) for item in response.json()}
+        return {str(item["name"]): str(item.get("account") or "") for item in response.json()}
 
     def get_zone(self, zone: str) -> dict[str, Any] | None:
         """Return the zone with its rrsets, or None when PowerDNS has no such zone."""
@@ -128,6 +138,7 @@ class PowerDnsApi:
             "kind": "Native",
             # The panel writes the SOA serial itself, so PowerDNS must not edit it.
             "soa_edit_api": "",
+            "account": MANAGED_ACCOUNT,
             "nameservers": [],
             "rrsets": [{k: v for k, v in r.as_api().items() if k != "changetype"} for r in rrsets],
         }
