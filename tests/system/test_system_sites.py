@@ -254,5 +254,14 @@ def test_links_planted_by_the_account_are_refused(username: str, client: TestCli
         status, page = fetch(80, domain, "/leak.txt")
         assert status in (403, 404)
         assert "root only" not in page
+
+        # The document root itself swapped for a link to root's directory.
+        root = home / "domains" / domain / "public_html"
+        shutil.rmtree(root)
+        root.symlink_to(outside)
+        os.chown(root, pwd.getpwnam(username).pw_uid, -1, follow_symlinks=False)
+        status, page = fetch(80, domain, "/secret.txt")
+        assert status in (403, 404)
+        assert "root only" not in page
     finally:
         shutil.rmtree(outside)
