@@ -449,3 +449,49 @@ def test_powerdns_down_answers_503(client: TestClient, john: str, dns_settings: 
     assert again.status_code == 201, again.text
     assert answers(dns_settings, "d.example.com", "A") == ["192.0.2.4"]
     assert answers(dns_settings, "www.example.com", "A") == ["127.0.0.1"]
+
+
+def test_dns_only_zone_outlives_alias_it_served(
+    client: TestClient, john: str, dns_settings: Settings
+) -> None:
+    created = client.post(ZONES, json={"domain": "example.net"}, headers=bearer(john))
+    assert created.status_code == 201, created.text
+    add_record(client, john, "example.net", name="@", type="TXT", content="important")
+    aliases = "/api/v1/domains/example.com/aliases"
+    added = client.post(aliases, json={"alias": "example.net"}, headers=bearer(john))
+    assert added.status_code == 201, added.text
+    refused = client.delete(f"{ZONES}/example.net", headers=bearer(john))
+    assert refused.status_code == 409
+    removed = client.delete(f"{aliases}/example.net", headers=bearer(john))
+    assert removed.status_code == 200, removed.text
+    zone = zone_of(client, john, "example.net")
+    assert zone["kind"] == "dns_only"
+    assert answers(dns_settings, "example.net", "TXT") == ['"important"']
+
+
+@pytest.mark.parametrize("name", ["co.uk", "github.io", "in-addr.arpa", "127.0.0.1", "1.2.3.4.5"])
+def test_public_suffixes_and_addresses_refused(client: TestClient, john: str, name: str) -> None:
+    for path, body in (
+        (ZONES, {"domain": name}),
+        ("/api/v1/domains", {"domain": name}),
+        ("/api/v1/domains/example.com/aliases", {"alias": name}),
+    ):
+        response = client.post(path, json=body, headers=bearer(john))
+        assert response.status_code == 400, (path, response.text)
+
+
+def test_parent_of_another_accounts_zone_refused(
+    client: TestClient, john: str, admin_token: str
+) -> None:
+    jane = create_user(client, admin_token, "jane")
+    created = client.post(ZONES, json={"domain": "deep.parent.test"}, headers=bearer(jane))
+    assert created.status_code == 201, created.text
+    for path, body in (
+        ("/api/v1/domains", {"domain": "parent.test"}),
+        (ZONES, {"domain": "parent.test"}),
+        ("/api/v1/domains/example.com/aliases", {"alias": "parent.test"}),
+    ):
+        response = client.post(path, json=body, headers=bearer(john))
+        assert response.status_code == 409, (path, response.text)
+    own = client.post("/api/v1/domains", json={"domain": "deep.parent.test"}, headers=bearer(jane))
+    assert own.status_code == 201, own.text

@@ -35,7 +35,7 @@ from wispanel.dns.records import (
 )
 from wispanel.dns.schemas import RecordOut, SoaOut, ZoneCreate, ZoneOut, ZoneSummary
 from wispanel.domains.models import Domain
-from wispanel.domains.names import check_name_available, normalise
+from wispanel.domains.names import check_name_available, check_registrable, normalise
 from wispanel.users.limits import features_of, reseller_of
 from wispanel.users.models import AccountStatus, Role, User
 from wispanel.users.scope import get_account_in_scope, get_named_in_scope, owner_filter
@@ -256,7 +256,7 @@ async def create_zone(
     """Create a DNS-only zone (SOA and NS) for a name not hosted here as a domain."""
     if not body.domain or not body.domain.strip():
         raise ValidationFailed("Domain is required", details={"domain": ["required"]})
-    name = normalise(body.domain)
+    name = check_registrable(normalise(body.domain))
     owner = await _resolve_owner(db, principal, body.owner)
     await require_editable(db, principal, owner)
     await check_name_available(db, name, owner.id)
@@ -301,9 +301,9 @@ async def delete_zone(
     zone = await get_zone_in_scope(db, principal, raw)
     owner = await owner_of(db, zone)
     await require_editable(db, principal, owner)
-    if zone.kind != "dns_only":
+    if zone.kind != "dns_only" or zone.domain_id is not None:
         raise Conflict(
-            f"Zone {zone.name} belongs to a domain; delete the domain to remove it",
+            f"Zone {zone.name} serves a hosted domain or alias; remove that first",
             details={"domain": ["zone of a hosted domain"]},
         )
     name = zone.name
@@ -352,7 +352,7 @@ async def create_for_domain(
     *,
     name: str | None = None,
 ) -> Undo:
-    """Create (or adopt the owner's DNS-only) zone for a new domain or alias and push it.
+    """Create the zone of a new domain or alias and push it, or use the owner's DNS-only one.
 
     `name` is the alias when the zone is made for one; the zone then belongs to the domain
     that serves the alias and goes with it. The caller commits; when a later step fails it
@@ -362,12 +362,10 @@ async def create_for_domain(
     kind = "alias" if name else "domain"
     existing = await _check_zone_name_free(db, zone_name, owner.id)
     if existing is not None:
-        before = await rendered(db, panel, existing)
-        existing.kind = kind
+        # The owner's DNS-only zone serves the new name as it is. It stays DNS-only, so it
+        # outlives the domain or alias with its records.
         existing.domain_id = domain.id
-        bump_serial(existing)
-        await push(db, panel, existing.name, await rendered(db, panel, existing))
-        return undo_for(panel, existing.name, before)
+        return _nothing_to_undo
     zone = DnsZone(name=zone_name, owner_id=owner.id, domain_id=domain.id, kind=kind)
     zone.serial = first_serial()
     db.add(zone)
@@ -377,19 +375,27 @@ async def create_for_domain(
     return undo_for(panel, zone.name, None)
 
 
+async def _nothing_to_undo() -> None:
+    return None
+
+
 async def remove_for_domain(
     db: AsyncSession, panel: PanelContext, domain: Domain, *, alias: str | None = None
 ) -> Undo:
     """Delete the zones made for a domain being deleted, or for one alias being removed.
 
-    DNS-only zones stay. The caller commits; when a later step fails it awaits the returned
-    undo, which puts the zones back into PowerDNS.
+    DNS-only zones that served the name stay, with their records. The caller commits;
+    when a later step fails it awaits the returned undo, which puts the zones back into
+    PowerDNS.
     """
-    statement = select(DnsZone).where(DnsZone.domain_id == domain.id, DnsZone.kind != "dns_only")
+    statement = select(DnsZone).where(DnsZone.domain_id == domain.id)
     if alias is not None:
-        statement = statement.where(DnsZone.name == alias, DnsZone.kind == "alias")
+        statement = statement.where(DnsZone.name == alias)
     undos: list[Undo] = []
     for zone in (await db.scalars(statement)).all():
+        if zone.kind == "dns_only":
+            zone.domain_id = None
+            continue
         name = zone.name
         before = await rendered(db, panel, zone)
         await db.delete(zone)

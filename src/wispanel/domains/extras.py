@@ -17,7 +17,7 @@ from wispanel.dns import zones as dns_zones
 from wispanel.dns.apply import Undo
 from wispanel.domains import hosting
 from wispanel.domains.models import Domain, DomainAlias
-from wispanel.domains.names import check_name_available, normalise
+from wispanel.domains.names import check_name_available, check_registrable, normalise
 from wispanel.domains.schemas import AliasOut, LogOut, PhpVersionOut, VhostOut
 from wispanel.domains.service import get_domain_in_scope, owner_of
 from wispanel.host.nginx import tail_lines
@@ -96,7 +96,7 @@ async def add_alias(
     owner = await owner_of(db, domain)
     if not raw_alias or not raw_alias.strip():
         raise ValidationFailed("Alias is required", details={"alias": ["required"]})
-    name = normalise(raw_alias, "alias")
+    name = check_registrable(normalise(raw_alias, "alias"), "alias")
     await check_name_available(db, name, owner.id)
     alias = DomainAlias(name=name, created_at=utcnow())
     domain.aliases.append(alias)

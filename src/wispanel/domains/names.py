@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import PurePosixPath
 
+from publicsuffixlist import PublicSuffixList
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wispanel.core.errors import Conflict, ValidationFailed
+from wispanel.dns.models import DnsZone
 from wispanel.domains.models import Domain, DomainAlias
 from wispanel.host.errors import InvalidNameError
 from wispanel.host.paths import validate_hostname
@@ -26,6 +29,31 @@ def normalise(raw: str, field: str = "domain") -> str:
         raise ValidationFailed(
             f"Invalid {field} {raw[:80]!r}: {error.rule}", details={field: [error.rule]}
         ) from error
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()
+
+
+def check_registrable(name: str, field: str = "domain") -> str:
+    """Refuse a normalised name that is an address or a public suffix such as co.uk.
+
+    Hosting `co.uk` or `github.io` would claim every name under it for one account, and a
+    name ending in a number is an IP address, not a domain.
+    """
+    if name.rsplit(".", 1)[-1].isdigit():
+        raise ValidationFailed(
+            f"{field} {name} looks like an IP address; use a domain name",
+            details={field: ["an address, not a name"]},
+        )
+    if _public_suffixes().is_public(name):
+        raise ValidationFailed(
+            f"{field} {name} is a public suffix under which anyone registers names;"
+            " use a name registered under it",
+            details={field: ["public suffix"]},
+        )
+    return name
 
 
 def unicode_name(name: str) -> str:
@@ -93,7 +121,7 @@ async def check_name_available(db: AsyncSession, name: str, owner_id: int) -> No
     """Raise 409 unless ``name`` may be added for the owner.
 
     The name and its `www.` twin must be free among every domain and alias, and no parent
-    or child name may belong to another account.
+    or child name, domain, alias or DNS zone, may belong to another account.
     """
     variants = {name, f"www.{name}"}
     if name.startswith("www."):
@@ -109,6 +137,8 @@ async def check_name_available(db: AsyncSession, name: str, owner_id: int) -> No
             )
     for parent in _suffixes(name):
         owner = await _owner_of_name(db, parent)
+        if owner is None:
+            owner = await db.scalar(select(DnsZone.owner_id).where(DnsZone.name == parent))
         if owner is not None and owner != owner_id:
             raise Conflict(
                 f"{name} is under {parent}, which belongs to another account",
@@ -123,11 +153,14 @@ async def check_name_available(db: AsyncSession, name: str, owner_id: int) -> No
         .join(DomainAlias, DomainAlias.domain_id == Domain.id)
         .where(DomainAlias.name.endswith(suffix, autoescape=True), Domain.owner_id != owner_id)
     )
-    if (await db.scalars(child_domains.limit(1))).first() is not None or (
-        await db.scalars(child_aliases.limit(1))
-    ).first() is not None:
+    child_zones = select(DnsZone.owner_id).where(
+        DnsZone.name.endswith(suffix, autoescape=True), DnsZone.owner_id != owner_id
+    )
+    for children in (child_domains, child_aliases, child_zones):
+        if (await db.scalars(children.limit(1))).first() is None:
+            continue
         raise Conflict(
-            f"{name} has subdomains that belong to another account",
+            f"{name} has subdomains or zones under it that belong to another account",
             details={"domain": ["subdomains belong to another account"]},
         )
 

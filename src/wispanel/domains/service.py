@@ -20,6 +20,7 @@ from wispanel.domains import hosting
 from wispanel.domains.models import Domain
 from wispanel.domains.names import (
     check_name_available,
+    check_registrable,
     document_root_from_request,
     find_parent,
     normalise,
@@ -182,7 +183,7 @@ async def create_domain(
         raise ValidationFailed("Domain is required", details={"domain": ["required"]})
     web = hosting.web_of(panel)
     await hosting.on_host(web.require_installed)
-    name = normalise(body.domain)
+    name = check_registrable(normalise(body.domain))
     owner = await _resolve_owner(db, principal, body.owner)
     await check_name_available(db, name, owner.id)
     parent = await find_parent(db, name, owner.id)
