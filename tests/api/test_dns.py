@@ -221,6 +221,9 @@ def test_record_types_over_the_wire(client: TestClient, john: str, dns_settings:
         ),
         ({"name": "a", "type": "SOA", "content": "x"}, "type"),
         ({"name": "a", "type": "A", "content": "192.0.2.1", "priority": 5}, "priority"),
+        ({"name": "a", "type": "AAAA", "content": "fe80::1%eth0"}, "content"),
+        ({"name": "@", "type": "MX", "content": "1.2.3.4.", "priority": 0}, "content"),
+        ({"name": "a", "type": "CNAME", "content": "192.0.2.1"}, "content"),
     ],
 )
 def test_bad_records_rejected(

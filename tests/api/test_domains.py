@@ -445,3 +445,20 @@ def test_missing_nginx_is_503(client: TestClient, admin_token: str, web_settings
     assert response.status_code == 503
     assert "apt-get install -y nginx" in response.json()["message"]
     assert client.get("/api/v1/domains", headers=bearer(token)).json() == []
+
+
+def test_names_and_redirects_at_their_limits(client: TestClient, admin_token: str) -> None:
+    token = create_user(client, admin_token, "john")
+    label = "a" * 60
+    too_long = ".".join([label, label, label, "b" * 61, "test"])  # 248 + 1 characters
+    assert len(too_long) == 249
+    response = client.post("/api/v1/domains", json={"domain": too_long}, headers=bearer(token))
+    assert response.status_code == 400, response.text
+    assert "at most 248" in response.json()["message"]
+    add(client, token, "example.com")
+    response = client.put(
+        "/api/v1/domains/example.com",
+        json={"redirect_url": "https://example.org:99999/"},
+        headers=bearer(token),
+    )
+    assert response.status_code == 400, response.text

@@ -144,6 +144,8 @@ def test_processes_bad_params(
         ({"max_points": 20_000}, "query.max_points"),
         ({"max_points": 1001}, "max_points"),
         ({"host": "../etc"}, "query.host"),
+        ({"since": "0001-01-01T00:00:00Z"}, "since"),
+        ({"until": "9999-12-31T23:59:59-23:59"}, "until"),
     ],
 )
 def test_history_bad_params(

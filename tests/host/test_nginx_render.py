@@ -11,7 +11,7 @@ import pytest
 from tests.host.web_helpers import assert_golden
 
 from wispanel.core.config import WebSettings
-from wispanel.host.errors import HostError
+from wispanel.host.errors import HostError, UnsafePathError
 from wispanel.host.nginx import (
     Nginx,
     NginxLayout,
@@ -265,3 +265,12 @@ def test_open_files_limit_capped_by_hard_limit(monkeypatch: pytest.MonkeyPatch) 
     unlimited = (1024, resource.RLIM_INFINITY)
     monkeypatch.setattr("wispanel.host.nginx.resource.getrlimit", lambda _which: unlimited)
     assert open_files_limit(65_536) == 65_536
+
+
+def test_tail_lines_refuses_link(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("key\n")
+    log = tmp_path / "access.log"
+    log.symlink_to(secret)
+    with pytest.raises(UnsafePathError):
+        tail_lines(log, 5)

@@ -85,7 +85,13 @@ def _host(raw: str, field: str = "content", *, allow_root: bool = False) -> str:
     except UnicodeError:
         text = "\x00"
     labels = text.split(".")
-    if len(text) > 253 or len(labels) < 2 or not all(LABEL.fullmatch(x) for x in labels):
+    # A last label of digits makes an address, which a host name field must not hold.
+    if (
+        len(text) > 253
+        or len(labels) < 2
+        or not all(LABEL.fullmatch(x) for x in labels)
+        or labels[-1].isdigit()
+    ):
         raise invalid(
             field,
             f"{field} {raw[:80]!r} is not a valid host name such as mail.example.com",
@@ -125,7 +131,9 @@ def _address(raw: str, version: int) -> str:
         address = ipaddress.ip_address(raw.strip())
     except ValueError:
         address = None
-    if address is None or address.version != version:
+    # A scope (fe80::1%eth0) names an interface of one host; DNS can't carry it.
+    scoped = isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None
+    if address is None or address.version != version or scoped:
         family = "IPv4" if version == 4 else "IPv6"
         raise invalid("content", f"content {raw[:80]!r} is not an {family} address", family)
     return str(address)

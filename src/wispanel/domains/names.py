@@ -17,6 +17,8 @@ from wispanel.host.errors import InvalidNameError
 from wispanel.host.paths import validate_hostname
 
 DOCUMENT_ROOT_PATTERN = re.compile(r"[A-Za-z0-9._+@-]+(?:/[A-Za-z0-9._+@-]+)*")
+# DNS names have at most 253 characters; a hosted name also answers as `mail.<name>`.
+MAX_HOSTED_NAME_LENGTH = 253 - len("mail.")
 # Top-level directories of a home that hold the panel's own data, never a site.
 RESERVED_HOME_DIRECTORIES = frozenset({"logs", "tmp", "backups", "mail"})
 
@@ -42,6 +44,12 @@ def check_registrable(name: str, field: str = "domain") -> str:
     Hosting `co.uk` or `github.io` would claim every name under it for one account, and a
     name ending in a number is an IP address, not a domain.
     """
+    if len(name) > MAX_HOSTED_NAME_LENGTH:
+        raise ValidationFailed(
+            f"{field} may be at most {MAX_HOSTED_NAME_LENGTH} characters, so that its www. and"
+            " mail. names stay within DNS's 253",
+            details={field: [f"at most {MAX_HOSTED_NAME_LENGTH} characters"]},
+        )
     if name.rsplit(".", 1)[-1].isdigit():
         raise ValidationFailed(
             f"{field} {name} looks like an IP address; use a domain name",

@@ -26,7 +26,7 @@ from wispanel.host.components import COMPONENTS
 from wispanel.host.errors import ApplyError, CommandNotFound, UnsafePathError, tail_text
 from wispanel.host.files import FileTransaction
 from wispanel.host.nginx_directives import check_custom_directives
-from wispanel.host.paths import validate_hostname
+from wispanel.host.paths import open_nofollow, validate_hostname
 from wispanel.host.runner import CommandRunner, process_is_alive
 from wispanel.host.supervisor import DaemonSpec, Supervisor
 from wispanel.host.templating import render
@@ -67,8 +67,11 @@ def validate_redirect_url(url: str) -> str:
             "redirect_url must be an http:// or https:// URL without spaces, quotes, ';',"
             " '$', '#' or braces; percent-encode such characters",
         )
-    host = url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+    authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+    host, _colon, port = authority.partition(":")
     validate_hostname(host, "redirect_url host")
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise UnsafePathError(url[:80], "redirect_url port must be between 1 and 65535")
     return url
 
 
@@ -459,9 +462,13 @@ def _wait_for_new_workers(master: int, old: set[int], timeout: float) -> bool:
 
 
 def tail_lines(path: Path, count: int, block_size: int = 65_536) -> list[str]:
-    """Return the last ``count`` lines of a file, reading it backwards block by block."""
+    """Return the last ``count`` lines of a file, reading it backwards block by block.
+
+    A link in the file's place is refused (UnsafePathError), so an account can't turn its
+    log into a view of another file.
+    """
     try:
-        handle = path.open("rb")
+        handle = open_nofollow(path)
     except FileNotFoundError:
         return []
     with handle:

@@ -79,6 +79,12 @@ async def top_processes(principal: Principal, *, sort: str, limit: int) -> list[
     return [ProcessOut.model_validate(row) for row in rows]
 
 
+# The times a history query may name: samples exist only after 1970, and times near the
+# ends of the datetime range overflow when the query reaches past them.
+HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)
+HISTORY_END = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 async def resource_history(
     db: AsyncSession,
     panel: PanelContext,
@@ -92,6 +98,12 @@ async def resource_history(
     """Return the samples of a host between since and until, at most max_points of them."""
     require_admin(principal, "read the resource history")
     settings = panel.settings.system
+    for field, value in (("since", since), ("until", until)):
+        if value is not None and not HISTORY_START <= value <= HISTORY_END:
+            raise ValidationFailed(
+                f"{field} must lie between {HISTORY_START:%Y-%m-%d} and {HISTORY_END:%Y-%m-%d}",
+                details={field: ["out of range"]},
+            )
     end = until or utcnow()
     start = since or end - timedelta(hours=DEFAULT_HISTORY_HOURS)
     if start >= end:
