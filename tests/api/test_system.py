@@ -224,8 +224,25 @@ def test_sampler_prunes_and_skips(make_settings: Callable[..., Settings]) -> Non
     assert oldest > now - timedelta(days=7)
 
 
-def test_version_reports_build(client: TestClient, john: str) -> None:
+def test_customers_see_less_of_the_host(client: TestClient, john: str) -> None:
     version = get(client, john, "/api/v1/version/info")
+    assert version["version"] == __version__
+    assert (version["git_commit"], version["python_version"], version["build_date"]) == (
+        None,
+        None,
+        None,
+    )
+    info = get(client, john, "/api/v1/system/info")
+    assert info["hostname"] == socket.gethostname()
+    assert (info["kernel_version"], info["boot_time"]) == (None, None)
+    now = get(client, john, "/api/v1/system/resources")
+    assert [(disk["path"], disk["mountpoint"]) for disk in now["disks"]] == [(None, None)] * 2
+    assert now["network"]["interfaces"] == []
+    assert now["network"]["totals"]["bytes_sent"] >= 0
+
+
+def test_version_reports_build(client: TestClient, admin_token: str) -> None:
+    version = get(client, admin_token, "/api/v1/version/info")
     assert version["version"] == __version__
     assert version["python_version"] == platform.python_version()
     if not (SOURCE_ROOT / ".git").exists():

@@ -86,8 +86,8 @@ async def optional_principal(request: Request) -> Principal | None:
     summary="Host name, OS, kernel, uptime, panel version",
     response_model=SystemInfoOut,
 )
-async def system_info(_principal: CurrentPrincipal, panel: Panel) -> SystemInfoOut:
-    return await service.system_info(panel)
+async def system_info(principal: CurrentPrincipal, panel: Panel) -> SystemInfoOut:
+    return await service.system_info(panel, principal)
 
 
 @system_router.get(
@@ -97,8 +97,8 @@ async def system_info(_principal: CurrentPrincipal, panel: Panel) -> SystemInfoO
     description="CPU shares are measured over half a second, so the response takes that long.",
     response_model=ResourcesOut,
 )
-async def system_resources(_principal: CurrentPrincipal, panel: Panel) -> ResourcesOut:
-    return await service.current_resources(panel)
+async def system_resources(principal: CurrentPrincipal, panel: Panel) -> ResourcesOut:
+    return await service.current_resources(panel, principal)
 
 
 @system_router.get(
@@ -256,5 +256,5 @@ async def restart_service(
     summary="Panel version, build and commit",
     response_model=VersionOut,
 )
-async def version_info(_principal: CurrentPrincipal, panel: Panel) -> VersionOut:
-    return await service.version_info(panel)
+async def version_info(principal: CurrentPrincipal, panel: Panel) -> VersionOut:
+    return await service.version_info(panel, principal)

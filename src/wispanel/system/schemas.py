@@ -21,9 +21,11 @@ class SystemInfoOut(BaseModel):
     hostname: str = Field(examples=["web1"])
     os: OsOut
     kernel_release: str = Field(examples=["6.1.0-18-amd64"])
-    kernel_version: str = Field(examples=["#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1"])
+    kernel_version: str | None = Field(
+        examples=["#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1"], description="Admins only"
+    )
     architecture: str = Field(examples=["x86_64"])
-    boot_time: datetime
+    boot_time: datetime | None = Field(description="Admins only")
     uptime_seconds: int = Field(ge=0, examples=[86400])
     cpu_count: int = Field(ge=1, description="Logical CPUs", examples=[2])
     cpu_physical_count: int | None = Field(description="Physical cores; null when unknown")
@@ -58,8 +60,8 @@ class DiskOut(BaseModel):
     label: Literal["data", "home"] = Field(
         description="data: the panel's data directory; home: the parent of the account homes"
     )
-    path: str
-    mountpoint: str
+    path: str | None = Field(description="Admins only")
+    mountpoint: str | None = Field(description="Admins only")
     filesystem: str | None = Field(examples=["ext4"])
     total_bytes: int
     used_bytes: int
@@ -89,7 +91,7 @@ class NetworkCountersOut(BaseModel):
 
 class NetworkOut(BaseModel):
     totals: NetworkCountersOut
-    interfaces: list[NetworkCountersOut]
+    interfaces: list[NetworkCountersOut] = Field(description="Admins only; empty for others")
 
 
 class ResourcesOut(BaseModel):
@@ -184,10 +186,11 @@ class HealthOut(BaseModel):
 class VersionOut(BaseModel):
     version: str = Field(examples=["0.1.0"])
     build_date: datetime | None = Field(
-        description="Date of the git commit the panel runs from; null outside a checkout"
+        description="Admins only: date of the git commit the panel runs from; null outside a"
+        " checkout"
     )
-    git_commit: str = Field(
+    git_commit: str | None = Field(
         examples=["54fffc35d9e27217ea570dbed5d73b2d4d752bf0"],
-        description='The commit hash, or "unknown" outside a git checkout',
+        description='Admins only: the commit hash, or "unknown" outside a git checkout',
     )
-    python_version: str = Field(examples=["3.11.2"])
+    python_version: str | None = Field(examples=["3.11.2"], description="Admins only")

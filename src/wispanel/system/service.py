@@ -64,13 +64,23 @@ def _info(panel: PanelContext) -> SystemInfoOut:
     )
 
 
-async def system_info(panel: PanelContext) -> SystemInfoOut:
-    return await anyio.to_thread.run_sync(_info, panel)
+async def system_info(panel: PanelContext, principal: Principal) -> SystemInfoOut:
+    """The host's facts; the kernel build and boot time, which help target it, for admins."""
+    info = await anyio.to_thread.run_sync(_info, panel)
+    if principal.role == Role.ADMIN:
+        return info
+    return info.model_copy(update={"kernel_version": None, "boot_time": None})
 
 
-async def current_resources(panel: PanelContext) -> ResourcesOut:
+async def current_resources(panel: PanelContext, principal: Principal) -> ResourcesOut:
+    """Usage now; the host's paths and network interfaces are shown to admins only."""
     reading = await anyio.to_thread.run_sync(resources.current, panel.settings)
-    return ResourcesOut.model_validate(reading, from_attributes=True)
+    out = ResourcesOut.model_validate(reading, from_attributes=True)
+    if principal.role == Role.ADMIN:
+        return out
+    disks = [disk.model_copy(update={"path": None, "mountpoint": None}) for disk in out.disks]
+    network = out.network.model_copy(update={"interfaces": []})
+    return out.model_copy(update={"disks": disks, "network": network})
 
 
 async def top_processes(principal: Principal, *, sort: str, limit: int) -> list[ProcessOut]:
@@ -164,6 +174,10 @@ async def readiness(
     )
 
 
-async def version_info(panel: PanelContext) -> VersionOut:
+async def version_info(panel: PanelContext, principal: Principal) -> VersionOut:
+    """The panel's version; the commit and Python version, which help target it, for admins."""
     info = await anyio.to_thread.run_sync(build_info, panel.runner)
-    return VersionOut.model_validate(info, from_attributes=True)
+    out = VersionOut.model_validate(info, from_attributes=True)
+    if principal.role == Role.ADMIN:
+        return out
+    return out.model_copy(update={"git_commit": None, "build_date": None, "python_version": None})
