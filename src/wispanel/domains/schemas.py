@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from wispanel.core.schemas import RequestModel, ShortLine, documented_as_required
+from wispanel.host.nginx_directives import ALLOWED_DIRECTIVES
 
 
 class DomainCreate(RequestModel):
@@ -98,7 +99,12 @@ class DomainOut(BaseModel):
 class VhostUpdate(RequestModel):
     custom_directives: str = Field(
         max_length=16_384,
-        description="nginx directives inserted into the server block; empty removes them",
+        description=(
+            "nginx directives inserted into the server block; empty removes them. Allowed: "
+            + ", ".join(sorted(ALLOWED_DIRECTIVES))
+            + ". location and if open blocks; root, alias and auth_basic_user_file take a path"
+            " inside the account's home; access_log can only be turned off."
+        ),
         examples=["expires 1h;"],
     )
 
