@@ -13,6 +13,8 @@ PANEL_PACKAGES=(
   nginx php-fpm php-cli pdns-server pdns-backend-sqlite3 redis-server
   curl ca-certificates dnsutils
 )
+# Debian packages only the tests use: Pebble is the ACME server the certificate tests order from.
+TEST_PACKAGES=(pebble)
 # Needed only when pip finds no wheel for a dependency and compiles it.
 BUILD_PACKAGES=(build-essential python3-dev)
 

@@ -83,6 +83,8 @@ def make_settings(tmp_path: Path, server_database_url: str | None) -> Callable[.
             "auth": {"argon2_time_cost": 1, "argon2_memory_kib": 8192},
             "jobs": {"workers": 1},
             "logging": {"access_log": False},
+            # A closed loopback port: no test may order a certificate from a public CA.
+            "ssl": {"acme_directory_url": "https://127.0.0.1:9/directory"},
         }
         if server_database_url:
             base["database"] = {"url": server_database_url}

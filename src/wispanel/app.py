@@ -51,6 +51,8 @@ from wispanel.host.web import WebHost
 from wispanel.jobs.queue import JobQueue
 from wispanel.jobs.router import router as jobs_router
 from wispanel.meta.router import router as meta_router
+from wispanel.ssl.issuance import register_ssl_jobs
+from wispanel.ssl.router import router as ssl_router
 from wispanel.system.router import health_router, services_router, system_router, version_router
 from wispanel.system.sampler import register_sampler
 from wispanel.system.version import build_info
@@ -78,6 +80,7 @@ ROUTERS = (
     domains_router,
     php_versions_router,
     dns_router,
+    ssl_router,
     system_router,
     health_router,
     services_router,
@@ -137,6 +140,7 @@ def build_context(settings: Settings) -> PanelContext:
     # `wispanel worker` builds its context here too, so it also runs the periodic jobs.
     register_disk_usage(panel)
     register_sampler(panel)
+    register_ssl_jobs(panel)
     build_info(panel.runner)  # reads the git commit once, at start
     return panel
 

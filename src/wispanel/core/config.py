@@ -233,6 +233,32 @@ class SystemSettings(BaseModel):
     health_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
 
 
+class SslSettings(BaseModel):
+    """Certificates of hosted domains: the ACME server, its account, and the renewal window."""
+
+    # The ACME directory; the default is Let's Encrypt's production server.
+    acme_directory_url: str = Field(
+        default="https://acme-v02.api.letsencrypt.org/directory", pattern=r"^https://"
+    )
+    # PEM bundle of CAs that sign the ACME server's own HTTPS certificate; None uses the
+    # system's trust store.
+    acme_ca_bundle: Path | None = None
+    # Contact address registered with the ACME account; None registers without one.
+    contact_email: str | None = None
+    # A certificate expiring within this many days is renewed by the periodic check.
+    renew_before_days: int = Field(default=30, ge=1, le=365)
+    # Minutes between two runs of the renewal check.
+    renew_check_interval_minutes: int = Field(default=720, ge=1, le=1440)
+    # Key type of issued certificates and generated CSRs.
+    key_type: str = Field(default="ec256", pattern=r"^(ec256|ec384|rsa2048|rsa3072|rsa4096)$")
+    # Seconds one ACME order may take, from the order to the downloaded certificate.
+    acme_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # Seconds to wait for nginx to serve a new certificate after the reload.
+    verify_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # The max size in bytes of an uploaded certificate, chain or key.
+    max_upload_bytes: int = Field(default=65_536, ge=4096, le=1_048_576)
+
+
 class LoggingSettings(BaseModel):
     format: str = Field(default="console", pattern="^(console|json)$")
     level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
@@ -262,6 +288,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     dns: DnsSettings = Field(default_factory=DnsSettings)
     system: SystemSettings = Field(default_factory=SystemSettings)
+    ssl: SslSettings = Field(default_factory=SslSettings)
     # Password of the first `admin` account, used once on a first start with an empty database.
     admin_password: SecretStr | None = None
     admin_email: str = "admin@localhost"

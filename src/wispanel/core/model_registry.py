@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "wispanel.dns.models",
     "wispanel.webhooks.models",
     "wispanel.system.models",
+    "wispanel.ssl.models",
 )
 
 
