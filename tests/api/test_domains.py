@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from wispanel.app import create_app
 from wispanel.core.config import Settings
 from wispanel.core.database import create_sync_engine
 from wispanel.core.models import EventRecord
+from wispanel.domains import hosting
+from wispanel.domains.models import Domain
 from wispanel.host.runner import CommandRunner
 from wispanel.host.web import WebHost
 
@@ -462,3 +465,25 @@ def test_names_and_redirects_at_their_limits(client: TestClient, admin_token: st
         headers=bearer(token),
     )
     assert response.status_code == 400, response.text
+
+
+def test_certificate_older_than_domain_not_served(
+    client: TestClient, admin_token: str, web_settings: Settings
+) -> None:
+    token = create_user(client, admin_token, "john")
+    add(client, token, "example.com")
+    panel = client.app.state.panel  # type: ignore[attr-defined]
+    engine = create_sync_engine(web_settings.database_url)
+    with Session(engine) as db:
+        domain = db.scalars(select(Domain).where(Domain.name == "example.com")).one()
+        domain.ssl_enabled = True
+        directory = hosting.certificate_dir(panel, "example.com")
+        directory.mkdir(parents=True)
+        for name in ("fullchain.pem", "privkey.pem"):
+            (directory / name).write_text("left by an earlier owner of the name\n")
+        assert hosting.certificate_files(panel, domain) is not None
+        earlier = domain.created_at.timestamp() - 60
+        for name in ("fullchain.pem", "privkey.pem"):
+            os.utime(directory / name, (earlier, earlier))
+        assert hosting.certificate_files(panel, domain) is None
+    engine.dispose()

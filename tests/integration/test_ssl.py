@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from starlette.testclient import TestClient
 
 from tests.api.test_dns import events, needs_pdns, zone_of
-from tests.conftest import CLIENT_ADDRESS, bearer, login
+from tests.conftest import ADMIN_PASSWORD, CLIENT_ADDRESS, bearer, login
 from tests.factories import change_account
 from tests.host.web_helpers import (
     free_port,
@@ -35,6 +35,8 @@ from tests.integration.pebble import Pebble, needs_pebble, run_pebble
 from wispanel.app import create_app
 from wispanel.core.config import Settings
 from wispanel.host.certificates import fingerprint, served_certificate
+from wispanel.ssl import installation
+from wispanel.ssl.dns_challenge import Dns01Responder
 
 pytestmark = [pytest.mark.integration, needs_nginx, needs_php_fpm, needs_pdns]
 PASSWORD = "account-password"
@@ -282,6 +284,29 @@ def client(panel_settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
+def challenge_values(client: TestClient, name: str) -> set[str]:
+    pdns = client.app.state.panel.dns  # type: ignore[attr-defined]
+    rrsets = pdns.api().get_zone("example.com.")["rrsets"]
+    found = [r for r in rrsets if r["name"] == name and r["type"] == "TXT"]
+    return {record["content"] for rrset in found for record in rrset["records"]}
+
+
+def test_overlapping_dns_challenges(client: TestClient) -> None:
+    john = create_user(client, login(client), "john")
+    add_domain(client, john, "example.com")
+    panel = client.app.state.panel  # type: ignore[attr-defined]
+    name = "_acme-challenge.example.com."
+    first, second = Dns01Responder(panel), Dns01Responder(panel)
+
+    first.present("example.com", "token-of-the-first-order", "first-digest")
+    second.present("example.com", "token-of-the-second-order", "second-digest")
+    assert challenge_values(client, name) == {'"first-digest"', '"second-digest"'}
+    first.cleanup()
+    assert challenge_values(client, name) == {'"second-digest"'}
+    second.cleanup()
+    assert challenge_values(client, name) == set()
+
+
 def test_upload_checked_and_served(client: TestClient, panel_settings: Settings) -> None:
     john = create_user(client, login(client), "john")
     add_domain(client, john, "example.com")
@@ -348,6 +373,70 @@ def test_upload_checked_and_served(client: TestClient, panel_settings: Settings)
     removed = client.delete("/api/v1/domains/example.com", headers=bearer(john))
     assert removed.status_code == 200, removed.text
     assert not (panel_settings.data_dir / "ssl" / "example.com").exists()
+
+
+def test_failed_install_serves_previous(
+    client: TestClient, panel_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    john = create_user(client, login(client), "john")
+    add_domain(client, john, "example.com")
+    certificate, key = self_signed(["example.com"])
+    upload = {"domain": "example.com", "certificate": certificate, "private_key": key}
+    first = client.post(f"{SSL}/install", json=upload, headers=bearer(john))
+    assert first.status_code == 200, first.text
+
+    # nginx takes the new certificate, but the check after the reload reports it missing.
+    monkeypatch.setattr(installation, "wait_until_served", lambda *_args: False)
+    second_certificate, second_key = self_signed(["example.com"])
+    upload = {"domain": "example.com", "certificate": second_certificate, "private_key": second_key}
+    failed = client.post(f"{SSL}/install", json=upload, headers=bearer(john))
+    assert failed.status_code == 502, failed.text
+
+    expected = first.json()["fingerprint_sha256"]
+    deadline = time.monotonic() + 5
+    leaf = served(panel_settings, "example.com")
+    while (leaf is None or fingerprint(leaf) != expected) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        leaf = served(panel_settings, "example.com")
+    assert leaf is not None
+    assert fingerprint(leaf) == expected
+    shown = client.get(f"{SSL}/certificates/example.com", headers=bearer(john)).json()
+    assert shown["fingerprint_sha256"] == expected
+
+
+def test_files_go_with_account(client: TestClient, panel_settings: Settings) -> None:
+    admin = login(client)
+    john = create_user(client, admin, "john")
+    add_domain(client, john, "example.com")
+    certificate, key = self_signed(["example.com"])
+    upload = {"domain": "example.com", "certificate": certificate, "private_key": key}
+    assert client.post(f"{SSL}/install", json=upload, headers=bearer(john)).status_code == 200
+    csr = client.post(f"{SSL}/csr", json={"domain": "example.com"}, headers=bearer(john))
+    assert csr.status_code == 200, csr.text
+    directory = panel_settings.data_dir / "ssl" / "example.com"
+    assert (directory / "pending-key.pem").exists()
+
+    confirmed = client.post(
+        "/api/v1/auth/reauth", json={"password": ADMIN_PASSWORD}, headers=bearer(admin)
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    deleted = client.delete("/api/v1/users/john", headers=bearer(admin))
+    assert deleted.status_code == 200, deleted.text
+    assert not directory.exists()
+
+    # A directory left for a name, by a crash or an older panel, goes when the name is added.
+    leftover = panel_settings.data_dir / "ssl" / "example.org"
+    leftover.mkdir(mode=0o700)
+    (leftover / "fullchain.pem").write_text(certificate)
+    (leftover / "privkey.pem").write_text(key)
+    mary = create_user(client, admin, "mary")
+    add_domain(client, mary, "example.org")
+    assert not leftover.exists()
+    enabled = client.put(
+        "/api/v1/domains/example.org", json={"ssl_enabled": True}, headers=bearer(mary)
+    )
+    assert enabled.status_code == 200, enabled.text
+    assert served(panel_settings, "example.org") is None
 
 
 def test_scope_and_package(client: TestClient, panel_settings: Settings) -> None:

@@ -94,6 +94,11 @@ def certificate_files(panel: PanelContext, domain: Domain) -> TlsFiles | None:
     directory = certificate_dir(panel, domain.name)
     files = TlsFiles(directory / "fullchain.pem", directory / "privkey.pem")
     if files.certificate.is_file() and files.key.is_file():
+        # Files older than the domain belong to an earlier owner of the name, whose
+        # clean-up did not run; never serve them.
+        if files.key.stat().st_mtime < domain.created_at.timestamp():
+            log.warning("domains.stale_certificate_ignored", domain=domain.name)
+            return None
         return files
     # NOTE: until a certificate is issued into this directory, HTTPS stays off for the domain.
     return None

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import socket
 import ssl
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
@@ -27,6 +29,10 @@ PRIVATE_KEY = "privkey.pem"
 PENDING_KEY = "pending-key.pem"
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+# Key sizes and curves accepted in uploads. Smaller RSA keys fail OpenSSL's default security
+# level 2 in Debian, and larger ones make every handshake slow.
+RSA_BITS = (2048, 8192)
+EC_CURVES = ("secp256r1", "secp384r1")
 
 
 class CertificateError(HostError, ValueError):
@@ -90,19 +96,51 @@ def load_chain(pem: bytes, field: str = "certificate") -> list[x509.Certificate]
 
 
 def load_key(pem: bytes) -> PrivateKey:
-    """Parse an unencrypted PEM private key (RSA or EC)."""
+    """Parse an unencrypted PEM private key: RSA of 2048-8192 bits, or EC on P-256 or P-384.
+
+    RSA keys are loaded without OpenSSL's consistency check, which tests the primes and
+    takes seconds for a large key with bogus ones. Callers compare the key with the
+    certificate's public key, and `nginx -t` rejects a private half that doesn't fit it.
+    """
     if b"PRIVATE KEY-----" not in pem:
         raise CertificateError("private_key is not a PEM private key (BEGIN PRIVATE KEY missing)")
     try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as error:
-        # TypeError: the key is encrypted. The message never includes the key itself.
+        key = serialization.load_pem_private_key(
+            pem, password=None, unsafe_skip_rsa_key_validation=True
+        )
+    except TypeError as error:
+        # Raised for an encrypted key when no password is given.
         raise CertificateError(
-            "private_key is not a valid unencrypted PEM private key; remove any passphrase"
+            "private_key is encrypted; remove its passphrase, for example with"
+            " `openssl pkey -in key.pem -out plain.pem`"
         ) from error
-    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise CertificateError("private_key must be an RSA or EC key")
-    return key
+    except UnsupportedAlgorithm as error:
+        raise CertificateError("private_key uses a key algorithm that is not supported") from error
+    except ValueError as error:
+        # The message never includes the key itself.
+        raise CertificateError(
+            "private_key could not be parsed: the PEM block or the key inside it is malformed"
+        ) from error
+    return check_key_type(key)
+
+
+def check_key_type(key: object) -> PrivateKey:
+    """Return `key` if it is RSA of RSA_BITS or EC on EC_CURVES; raise CertificateError if not."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        if not RSA_BITS[0] <= key.key_size <= RSA_BITS[1]:
+            raise CertificateError(
+                f"private_key is a {key.key_size}-bit RSA key; use RSA of {RSA_BITS[0]} to"
+                f" {RSA_BITS[1]} bits, or EC on P-256 or P-384"
+            )
+        return key
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if key.curve.name not in EC_CURVES:
+            raise CertificateError(
+                f"private_key is an EC key on {key.curve.name}; use P-256 or P-384, or RSA of"
+                f" {RSA_BITS[0]} to {RSA_BITS[1]} bits"
+            )
+        return key
+    raise CertificateError("private_key must be an RSA key or an EC key on P-256 or P-384")
 
 
 def key_matches(certificate: x509.Certificate, key: PrivateKey) -> bool:
@@ -200,9 +238,22 @@ def save_pending_key(directory: Path, key: bytes) -> None:
     atomic_write(directory / PENDING_KEY, key, mode=0o600)
 
 
-def read_pending_key(directory: Path) -> bytes | None:
+def read_pending_key(directory: Path, written_after: datetime) -> bytes | None:
+    """Return the key of the last CSR, or None when there is none written after `written_after`.
+
+    Callers pass the domain's creation time: an older key was made for an earlier domain of
+    the same name, possibly by another account, and must not be used.
+    """
     path = directory / PENDING_KEY
-    return path.read_bytes() if path.is_file() else None
+    try:
+        status = path.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    if datetime.fromtimestamp(status.st_mtime, UTC) < written_after:
+        return None
+    return path.read_bytes()
 
 
 def served_certificate(

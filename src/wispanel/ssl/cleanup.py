@@ -1,9 +1,9 @@
 """Removal of certificate directories whose domain is gone.
 
 Deleting a domain removes its certificate row through the foreign key, but not its files.
-The `domain.deleted` event removes them at once. A sweep during the periodic renewal check
-removes what the event does not cover: domains deleted with their account, and any
-directory left by a crash.
+The `domain.deleted` event removes them at once, an account hook removes those of an
+account's domains, and `domain.created` removes a directory left for the new domain's name.
+A sweep during the periodic renewal check removes any directory left by a crash.
 """
 
 from __future__ import annotations
@@ -40,13 +40,11 @@ def remove_directory(panel: PanelContext, domain: str) -> bool:
     return True
 
 
-def sweep_orphans(panel: PanelContext) -> list[str]:
-    """Delete the certificate directories of names that no domain row has; return them."""
+def remove_unknown(panel: PanelContext, known: set[str]) -> list[str]:
+    """Delete the certificate directories of names not in `known`; return those names."""
     root = certificate_root(panel)
     if not root.is_dir():
         return []
-    with Session(panel.sync_engine) as db:
-        known = set(db.scalars(select(Domain.name)).all())
     removed = []
     for entry in sorted(root.iterdir()):
         try:
@@ -58,16 +56,31 @@ def sweep_orphans(panel: PanelContext) -> list[str]:
     return removed
 
 
+def sweep_orphans(panel: PanelContext) -> list[str]:
+    """Delete the certificate directories of names that no domain row has; return them."""
+    with Session(panel.sync_engine) as db:
+        known = set(db.scalars(select(Domain.name)).all())
+    return remove_unknown(panel, known)
+
+
 def subscribe_cleanup(panel: PanelContext) -> None:
-    """Remove a deleted domain's certificate files once its deletion is committed."""
+    """Remove a domain's certificate directory once its creation or deletion is committed.
+
+    A directory that exists when a domain is created was left by an earlier domain of the
+    same name, possibly another account's, so its certificate, key and pending key must
+    not be used for the new domain.
+    """
 
     def on_event(published: PublishedEvent) -> None:
-        if published.name != "domain.deleted":
+        if published.name not in ("domain.created", "domain.deleted"):
             return
         domain = str(published.data.get("domain", ""))
         try:
-            remove_directory(panel, domain)
+            removed = remove_directory(panel, domain)
         except (InvalidNameError, OSError) as error:
             log.error("ssl.files_remove_failed", domain=domain, error=str(error))
+            return
+        if removed and published.name == "domain.created":
+            log.warning("ssl.leftover_files_removed", domain=domain)
 
     panel.events.subscribe(on_event)

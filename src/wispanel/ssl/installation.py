@@ -26,7 +26,7 @@ from wispanel.host import certificates
 from wispanel.host.errors import HostError
 from wispanel.host.files import FileTransaction
 from wispanel.host.paths import validate_hostname
-from wispanel.ssl.models import Certificate
+from wispanel.ssl.models import NAME_TEXT_LENGTH, Certificate
 from wispanel.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -90,6 +90,17 @@ def reload_and_verify(panel: PanelContext, domain: str, expected: str) -> str | 
     return None
 
 
+def reload_previous(panel: PanelContext, domain: str) -> None:
+    """Reload nginx after a failed install put the previous files back; log a failure."""
+    web = hosting.web_of(panel)
+    try:
+        with web.locked():
+            web.nginx.check()
+            web.nginx.reload()
+    except HostError as error:
+        log.error("ssl.restore_reload_failed", domain=domain, error=str(error))
+
+
 async def record_of(db: AsyncSession, domain: Domain) -> Certificate | None:
     row: Certificate | None = await db.scalar(
         select(Certificate).where(Certificate.domain_id == domain.id)
@@ -97,12 +108,19 @@ async def record_of(db: AsyncSession, domain: Domain) -> Certificate | None:
     return row
 
 
+def _fit(text: str) -> str:
+    """Shorten a subject or issuer to its column, marking the cut with "..."."""
+    if len(text) <= NAME_TEXT_LENGTH:
+        return text
+    return text[: NAME_TEXT_LENGTH - 3] + "..."
+
+
 def _fill(row: Certificate, leaf: x509.Certificate, source: str) -> None:
     info = certificates.describe(leaf)
     row.source = source
     row.names = list(info.names)
-    row.subject = info.subject
-    row.issuer = info.issuer
+    row.subject = _fit(info.subject)
+    row.issuer = _fit(info.issuer)
     row.serial = info.serial
     row.not_before = info.not_before
     row.not_after = info.not_after
@@ -155,7 +173,11 @@ async def install(
     problem = await anyio.to_thread.run_sync(reload_and_verify, panel, domain.name, expected)
     if problem is not None:
         await anyio.to_thread.run_sync(files.rollback)
-        await _restore(db, panel, domain, owner, previous)
+        try:
+            await _restore(db, panel, domain, owner, previous)
+        finally:
+            # nginx may have loaded the rejected files; it reads the restored ones only now.
+            await anyio.to_thread.run_sync(reload_previous, panel, domain.name)
         raise ApplyFailed(f"{problem}; the previous certificate and settings were restored")
     files.commit()
     log.info("ssl.installed", domain=domain.name, source=source, fingerprint=expected)

@@ -14,7 +14,8 @@ from typing import Any
 
 import anyio
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,7 @@ from wispanel.jobs.queue import JobRun
 from wispanel.ssl import cleanup, installation
 from wispanel.ssl.dns_challenge import Dns01Responder
 from wispanel.ssl.models import Certificate, CertificateSource
+from wispanel.ssl.names import current_names
 from wispanel.users.models import User
 from wispanel.users.usage import every
 
@@ -71,15 +73,28 @@ def obtain(panel: PanelContext, csr_pem: bytes, names: list[str]) -> bytes:
 
 
 def _reason(error: Exception) -> str:
+    """Return the job's error text; database errors are logged but not shown to the caller."""
     if isinstance(error, PanelError):
         return error.message
+    if isinstance(error, SQLAlchemyError):
+        # The driver's message names tables and statements; the job's owner needs none of it.
+        log.error("ssl.database_error", error=str(error))
+        return (
+            "the database change failed, most likely because the domain was changed or deleted"
+            " meanwhile; try again"
+        )
     return str(error) or type(error).__name__
 
 
 async def _obtain_and_install(
-    db: AsyncSession, panel: PanelContext, run: JobRun, domain: Domain, owner: User
+    db: AsyncSession,
+    panel: PanelContext,
+    run: JobRun,
+    domain: Domain,
+    owner: User,
+    *,
+    names: list[str],
 ) -> Certificate:
-    names: list[str] = list(run.params["names"])
     run.progress(10, "Ordering the certificate from the ACME server")
     key = certificates.generate_key(panel.settings.ssl.key_type)
     csr = certificates.build_csr(key, names)
@@ -96,15 +111,31 @@ async def _obtain_and_install(
     )
 
 
-async def _issue(db: AsyncSession, panel: PanelContext, run: JobRun) -> dict[str, Any]:
+async def _queued_domain(db: AsyncSession, run: JobRun) -> Domain:
+    """Return the domain the job was queued for, or raise if that domain is gone.
+
+    Row ids are reused (SQLite hands a deleted row's id to the next insert), so the row
+    must also have the queued name and the job's owner. The error names only the queued
+    domain, never what the row contains now.
+    """
+    queued_name = str(run.params.get("domain", ""))
+    owner_id = await db.scalar(select(Job.owner_id).where(Job.id == run.job_id))
     domain = await db.get(Domain, run.params["domain_id"])
-    if domain is None:
-        raise IssuanceFailed(f"Domain {run.params.get('domain', '')} no longer exists")
+    if domain is None or domain.name != queued_name or domain.owner_id != owner_id:
+        raise IssuanceFailed(
+            f"Certificate for {queued_name} was not issued: the domain no longer exists"
+        )
+    return domain
+
+
+async def _issue(db: AsyncSession, panel: PanelContext, run: JobRun) -> dict[str, Any]:
+    domain = await _queued_domain(db, run)
     owner = await db.get(User, domain.owner_id)
     assert owner is not None  # noqa: S101 - the foreign key guarantees the owner
     # A rollback expires the ORM objects, so the failure path reads these copies.
     name, owner_name, owner_id = domain.name, owner.username, owner.id
     renewal = run.kind == JOB_RENEW
+    ordered = current_names(domain, list(run.params["names"]))
     context = AuditContext(principal=None, request_id=run.params.get("request_id"))
 
     def publish(event: str, data: dict[str, Any]) -> None:
@@ -119,12 +150,12 @@ async def _issue(db: AsyncSession, panel: PanelContext, run: JobRun) -> dict[str
         )
 
     try:
-        row = await _obtain_and_install(db, panel, run, domain, owner)
+        row = await _obtain_and_install(db, panel, run, domain, owner, names=ordered)
     except Exception as error:
         await db.rollback()
         reason = _reason(error)
         log.warning("ssl.issue_failed", domain=name, renewal=renewal, error=reason)
-        publish("ssl.failed", {"names": run.params["names"], "renewal": renewal, "error": reason})
+        publish("ssl.failed", {"names": ordered, "renewal": renewal, "error": reason})
         await db.commit()
         raise IssuanceFailed(f"Certificate for {name} was not issued: {reason}") from error
 
@@ -159,30 +190,53 @@ def pending_domain_ids(db: Session) -> set[int]:
     return {int(params["domain_id"]) for params in rows if params and "domain_id" in params}
 
 
+def _queue_renewal(db: Session, domain_id: int) -> str | None:
+    """Queue the renewal of one domain in its own transaction; return the job id, if any.
+
+    The domain's row is locked first, as POST /ssl/issue and /ssl/renew lock it, so the
+    check for a pending job and the insert can't interleave with a request's.
+    """
+    db.execute(
+        update(Domain)
+        .where(Domain.id == domain_id)
+        .values(updated_at=Domain.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    found = db.execute(
+        select(Certificate, Domain)
+        .join(Domain, Domain.id == Certificate.domain_id)
+        .where(Domain.id == domain_id, Certificate.source == CertificateSource.ACME)
+    ).first()
+    if found is None or found[1].suspended or domain_id in pending_domain_ids(db):
+        db.rollback()
+        return None
+    certificate, domain = found
+    params = {
+        "domain_id": domain.id,
+        "domain": domain.name,
+        "names": current_names(domain, list(certificate.names)),
+    }
+    job = Job(id=uuid.uuid4().hex, kind=JOB_RENEW, params=params, owner_id=domain.owner_id)
+    db.add(job)
+    db.commit()
+    return job.id
+
+
 def queue_renewals(panel: PanelContext) -> list[str]:
     """Queue a renewal for every ACME certificate expiring within `renew_before_days`."""
     horizon = utcnow() + timedelta(days=panel.settings.ssl.renew_before_days)
     queued: list[str] = []
     with Session(panel.sync_engine) as db:
-        busy = pending_domain_ids(db)
-        due = db.execute(
-            select(Certificate, Domain)
-            .join(Domain, Domain.id == Certificate.domain_id)
+        due = db.scalars(
+            select(Certificate.domain_id)
             .where(Certificate.source == CertificateSource.ACME, Certificate.not_after < horizon)
             .order_by(Certificate.not_after)
         ).all()
-        for certificate, domain in due:
-            if domain.id in busy or domain.suspended:
-                continue
-            job = Job(
-                id=uuid.uuid4().hex,
-                kind=JOB_RENEW,
-                params={"domain_id": domain.id, "domain": domain.name, "names": certificate.names},
-                owner_id=domain.owner_id,
-            )
-            db.add(job)
-            queued.append(job.id)
-        db.commit()
+        db.rollback()
+        for domain_id in due:
+            job_id = _queue_renewal(db, domain_id)
+            if job_id is not None:
+                queued.append(job_id)
     for job_id in queued:
         panel.jobs.enqueue(job_id)
     if queued:

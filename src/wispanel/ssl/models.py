@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from wispanel.core.database import Base, UTCDateTime, utcnow
 
+# Length of the subject and issuer columns; longer distinguished names are shortened.
+NAME_TEXT_LENGTH = 1024
+
 
 class CertificateSource:
     ACME = "acme"
@@ -29,8 +32,8 @@ class Certificate(Base):
     )
     source: Mapped[str] = mapped_column(String(16))
     names: Mapped[list[str]] = mapped_column(JSON, default=list)
-    subject: Mapped[str] = mapped_column(String(1024))
-    issuer: Mapped[str] = mapped_column(String(1024))
+    subject: Mapped[str] = mapped_column(String(NAME_TEXT_LENGTH))
+    issuer: Mapped[str] = mapped_column(String(NAME_TEXT_LENGTH))
     # Hexadecimal, as the issuer assigned it (at most 20 bytes by RFC 5280).
     serial: Mapped[str] = mapped_column(String(64))
     not_before: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -54,3 +54,21 @@ def order_names(
         names = [item for item in names if item != f"www.{name}"]
         names.insert(1, f"*.{name}")
     return names
+
+
+def current_names(domain: Domain, requested: list[str]) -> list[str]:
+    """Return the `requested` names that still belong to `domain`, the domain itself first.
+
+    A queued or renewed order repeats names chosen earlier. An alias removed since then may
+    belong to another account now, so only the domain, www.<domain>, *.<domain>, the
+    domain's current aliases and their www names are kept.
+    """
+    name = domain.name
+    allowed = {name, f"www.{name}", f"*.{name}"}
+    for alias in domain.aliases:
+        allowed |= {alias.name, f"www.{alias.name}"}
+    kept = [name]
+    for item in requested:
+        if item in allowed and item not in kept:
+            kept.append(item)
+    return kept

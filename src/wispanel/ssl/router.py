@@ -13,6 +13,7 @@ from wispanel.core.context import PanelContext, get_panel
 from wispanel.core.database import get_session
 from wispanel.core.pagination import PageRequest, page_request
 from wispanel.core.schemas import MessageResponse
+from wispanel.ssl import hooks as _hooks  # noqa: F401 - registers the account hooks
 from wispanel.ssl import service
 from wispanel.ssl.schemas import (
     CertificateOut,

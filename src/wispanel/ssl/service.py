@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from wispanel.auth.principal import Principal
 from wispanel.core.context import PanelContext
@@ -22,6 +22,7 @@ from wispanel.host import certificates
 from wispanel.jobs import service as jobs
 from wispanel.ssl import installation, issuance, names, uploads
 from wispanel.ssl.models import Certificate, CertificateSource
+from wispanel.ssl.names import current_names
 from wispanel.ssl.schemas import (
     CertificateOut,
     CsrOut,
@@ -63,9 +64,18 @@ async def domain_for_ssl(
     return domain, owner
 
 
-def _pending_job(panel: PanelContext, domain_id: int) -> bool:
-    with Session(panel.sync_engine) as db:
-        return domain_id in issuance.pending_domain_ids(db)
+async def _lock_domain(db: AsyncSession, domain: Domain) -> None:
+    """Hold the domain's row until the transaction ends.
+
+    A no-op UPDATE takes a row lock on PostgreSQL and MariaDB and the write lock on SQLite,
+    so a second request for the domain waits here until the first has committed its job.
+    """
+    await db.execute(
+        update(Domain)
+        .where(Domain.id == domain.id)
+        .values(updated_at=Domain.updated_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _submit(
@@ -77,7 +87,9 @@ async def _submit(
     kind: str,
     order: list[str],
 ) -> JobAccepted:
-    if await anyio.to_thread.run_sync(_pending_job, panel, domain.id):
+    """Queue the job unless one is queued or running; the check and the insert are atomic."""
+    await _lock_domain(db, domain)
+    if domain.id in await db.run_sync(issuance.pending_domain_ids):
         raise Conflict(f"A certificate job for {domain.name} is already queued or running")
     params: dict[str, Any] = {
         "domain_id": domain.id,
@@ -143,7 +155,8 @@ async def renew(
         raise Conflict(
             f"The certificate of {domain.name} was uploaded; upload a new one to renew it"
         )
-    return await _submit(db, panel, context, domain, kind=issuance.JOB_RENEW, order=list(row.names))
+    order = current_names(domain, list(row.names))
+    return await _submit(db, panel, context, domain, kind=issuance.JOB_RENEW, order=order)
 
 
 def _days_remaining(not_after: datetime) -> int:
@@ -258,8 +271,11 @@ async def install(
     directory = installation.directory_of(panel, domain.name)
     pending = None
     if body.private_key is None:
-        pending = await anyio.to_thread.run_sync(certificates.read_pending_key, directory)
-    checked = uploads.check_upload(
+        pending = await anyio.to_thread.run_sync(
+            certificates.read_pending_key, directory, domain.created_at
+        )
+    check = functools.partial(
+        uploads.check_upload,
         domain.name,
         certificate=body.certificate,
         chain=body.chain,
@@ -267,6 +283,7 @@ async def install(
         pending_key=pending,
         max_bytes=panel.settings.ssl.max_upload_bytes,
     )
+    checked = await anyio.to_thread.run_sync(check)
     row = await installation.install(
         db,
         panel,

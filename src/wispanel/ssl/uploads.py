@@ -26,14 +26,54 @@ class CheckedUpload:
     info: certificates.CertificateInfo
 
 
+MAX_SERIAL_OCTETS = 20
+
+
 def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, details={field: [message]})
 
 
 def _check_sizes(max_bytes: int, **fields: str | None) -> None:
     for field, value in fields.items():
-        if value is not None and len(value.encode("utf-8")) > max_bytes:
+        if value is None:
+            continue
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            # JSON allows escaped lone surrogates (\ud800), which no UTF-8 text can contain.
+            raise _invalid(
+                field, f"{field} contains a lone surrogate (U+D800 to U+DFFF); send it as PEM text"
+            ) from error
+        if size > max_bytes:
             raise _invalid(field, f"{field} is larger than {max_bytes} bytes")
+
+
+def _check_serial(leaf: x509.Certificate) -> None:
+    # RFC 5280 4.1.2.2: a positive integer of at most 20 octets in DER, sign bit included.
+    serial = leaf.serial_number
+    if serial <= 0:
+        raise _invalid("certificate", "certificate has a serial number that is not positive")
+    if serial.bit_length() // 8 + 1 > MAX_SERIAL_OCTETS:
+        raise _invalid(
+            "certificate",
+            f"certificate has a serial number longer than {MAX_SERIAL_OCTETS} octets",
+        )
+
+
+def _check_names(leaf: x509.Certificate) -> tuple[str, ...]:
+    """Return the certificate's DNS names; it must have a subjectAltName extension."""
+    try:
+        leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound as error:
+        raise _invalid(
+            "certificate",
+            "certificate has no subjectAltName extension; browsers ignore the common name,"
+            " so it must be reissued with its names in the subjectAltName",
+        ) from error
+    except ValueError as error:
+        # Raised for malformed or duplicate extensions.
+        raise _invalid("certificate", f"certificate has an invalid extension: {error}") from error
+    return certificates.names_of(leaf)
 
 
 def _parse_chain(field: str, value: str) -> list[x509.Certificate]:
@@ -67,14 +107,18 @@ def check_upload(
 ) -> CheckedUpload:
     """Return the upload as clean PEM if it is usable for `domain`, else raise 400.
 
-    The key must be the certificate's, the certificate must cover the domain and be valid
-    now. Without `private_key`, the key kept from the last CSR of the domain is used.
+    The certificate must have a subjectAltName that covers the domain, a serial number as
+    RFC 5280 allows, and be valid now. The key must be the certificate's. Without
+    `private_key`, the key kept from the last CSR of the domain is used. Parsing blocks, so
+    async callers run this in a worker thread.
     """
     _check_sizes(max_bytes, certificate=certificate, chain=chain, private_key=private_key)
     parsed = _parse_chain("certificate", certificate)
     if chain is not None and chain.strip():
         parsed += _parse_chain("chain", chain)
     leaf = parsed[0]
+    _check_serial(leaf)
+    names = _check_names(leaf)
     if private_key is not None:
         key_bytes = private_key.encode("utf-8")
     elif pending_key is not None:
@@ -90,7 +134,6 @@ def check_upload(
         raise _invalid("private_key", str(error)) from error
     if not certificates.key_matches(leaf, key):
         raise _invalid("private_key", "private_key does not match the certificate's public key")
-    names = certificates.names_of(leaf)
     if not certificates.covers(names, domain):
         shown = ", ".join(names[:10]) or "none"
         raise _invalid("certificate", f"certificate does not cover {domain}; it names {shown}")
