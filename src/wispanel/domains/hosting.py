@@ -8,6 +8,7 @@ database transaction rolls back, so nothing is half applied.
 from __future__ import annotations
 
 import grp
+import hashlib
 import os
 import pwd
 import shutil
@@ -99,7 +100,8 @@ def certificate_files(panel: PanelContext, domain: Domain) -> TlsFiles | None:
         if files.key.stat().st_mtime < domain.created_at.timestamp():
             log.warning("domains.stale_certificate_ignored", domain=domain.name)
             return None
-        return files
+        digest = hashlib.sha256(files.certificate.read_bytes()).hexdigest()[:16]
+        return TlsFiles(files.certificate, files.key, digest)
     # NOTE: until a certificate is issued into this directory, HTTPS stays off for the domain.
     return None
 

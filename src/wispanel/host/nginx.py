@@ -87,8 +87,14 @@ def server_names(domain: str, aliases: tuple[str, ...]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TlsFiles:
+    """A site's certificate chain and key files."""
+
     certificate: Path
     key: Path
+    # A digest of the certificate file, written into the server block. nginx reads
+    # certificates only when it loads its config, so a new certificate must change the
+    # block for the change to be checked and reloaded like any other.
+    version: str = ""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from wispanel.core.errors import ApplyFailed
 from wispanel.domains import hosting
 from wispanel.domains.models import Domain
 from wispanel.host import certificates
-from wispanel.host.errors import HostError
 from wispanel.host.files import FileTransaction
 from wispanel.host.paths import validate_hostname
 from wispanel.ssl.models import NAME_TEXT_LENGTH, Certificate
@@ -68,37 +67,18 @@ def wait_until_served(panel: PanelContext, domain: str, expected: str) -> bool:
         time.sleep(0.1)
 
 
-def reload_and_verify(panel: PanelContext, domain: str, expected: str) -> str | None:
-    """Reload nginx so it reads the new files, then wait until it serves them.
+def verify_served(panel: PanelContext, domain: str, expected: str) -> str | None:
+    """Wait until nginx serves the new certificate; return what failed, or None.
 
-    nginx reads certificates only when it loads its configuration, and the site's server
-    block is unchanged when only the files were replaced, so the commit may not have
-    reloaded it. Returns what failed, or None.
+    The commit reloaded nginx already, because the certificate's digest is part of the
+    site's server block.
     """
-    nginx = hosting.web_of(panel).nginx
-    try:
-        with hosting.web_of(panel).locked():
-            nginx.check()
-            nginx.reload()
-    except HostError as error:
-        return f"nginx did not accept the new certificate for {domain}: {error}"
-    if not wait_until_served(panel, domain, expected):
-        return (
-            f"nginx did not serve the new certificate for {domain} on port"
-            f" {panel.settings.web.https_port}"
-        )
-    return None
-
-
-def reload_previous(panel: PanelContext, domain: str) -> None:
-    """Reload nginx after a failed install put the previous files back; log a failure."""
-    web = hosting.web_of(panel)
-    try:
-        with web.locked():
-            web.nginx.check()
-            web.nginx.reload()
-    except HostError as error:
-        log.error("ssl.restore_reload_failed", domain=domain, error=str(error))
+    if wait_until_served(panel, domain, expected):
+        return None
+    return (
+        f"nginx did not serve the new certificate for {domain} on port"
+        f" {panel.settings.web.https_port}"
+    )
 
 
 async def record_of(db: AsyncSession, domain: Domain) -> Certificate | None:
@@ -170,14 +150,11 @@ async def install(
         # install, renewal or delete brings them in line again.
         await anyio.to_thread.run_sync(files.rollback)
         raise
-    problem = await anyio.to_thread.run_sync(reload_and_verify, panel, domain.name, expected)
+    problem = await anyio.to_thread.run_sync(verify_served, panel, domain.name, expected)
     if problem is not None:
         await anyio.to_thread.run_sync(files.rollback)
-        try:
-            await _restore(db, panel, domain, owner, previous)
-        finally:
-            # nginx may have loaded the rejected files; it reads the restored ones only now.
-            await anyio.to_thread.run_sync(reload_previous, panel, domain.name)
+        # The restored files have another digest, so re-rendering reloads nginx with them.
+        await _restore(db, panel, domain, owner, previous)
         raise ApplyFailed(f"{problem}; the previous certificate and settings were restored")
     files.commit()
     log.info("ssl.installed", domain=domain.name, source=source, fingerprint=expected)
