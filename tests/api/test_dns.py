@@ -321,8 +321,8 @@ def test_alias_gets_own_zone(client: TestClient, john: str, dns_settings: Settin
     assert answers(dns_settings, "example.net", "MX") == ["10 mail.example.net."]
     add_record(client, john, "example.net", name="shop", type="A", content="192.0.2.8")
     assert answers(dns_settings, "shop.example.net", "A") == ["192.0.2.8"]
-    refused = client.delete(f"{ZONES}/example.net", headers=bearer(john))
-    assert refused.status_code == 409
+    rejected = client.delete(f"{ZONES}/example.net", headers=bearer(john))
+    assert rejected.status_code == 409
 
     removed = client.delete(f"{aliases}/example.net", headers=bearer(john))
     assert removed.status_code == 200, removed.text
@@ -463,8 +463,8 @@ def test_dns_only_zone_outlives_alias_it_served(
     aliases = "/api/v1/domains/example.com/aliases"
     added = client.post(aliases, json={"alias": "example.net"}, headers=bearer(john))
     assert added.status_code == 201, added.text
-    refused = client.delete(f"{ZONES}/example.net", headers=bearer(john))
-    assert refused.status_code == 409
+    rejected = client.delete(f"{ZONES}/example.net", headers=bearer(john))
+    assert rejected.status_code == 409
     removed = client.delete(f"{aliases}/example.net", headers=bearer(john))
     assert removed.status_code == 200, removed.text
     zone = zone_of(client, john, "example.net")

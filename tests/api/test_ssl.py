@@ -202,8 +202,8 @@ def test_no_certificate_yet(client: TestClient, john: str) -> None:
     page = client.get(f"{SSL}/certificates?page=1", headers=bearer(john)).json()
     assert page["meta"]["total"] == 0
     assert page["data"] == []
-    shown = client.get(f"{SSL}/certificates/example.com", headers=bearer(john))
-    assert shown.status_code == 404
+    fetched = client.get(f"{SSL}/certificates/example.com", headers=bearer(john))
+    assert fetched.status_code == 404
     assert client.delete(f"{SSL}/certificates/example.com", headers=bearer(john)).status_code == 404
     renew = client.post(f"{SSL}/renew", json={"domain": "example.com"}, headers=bearer(john))
     assert renew.status_code == 404

@@ -113,7 +113,7 @@ def test_wrong_key_is_unavailable(powerdns: PowerDns) -> None:
 
 
 @needs_pdns
-def test_shared_server_zones_of_others_left_alone(
+def test_shared_server_keeps_operator_zones(
     powerdns: PowerDns, pdns_settings: Settings, make_settings: Callable[..., Settings]
 ) -> None:
     """On a shared server (system profile) only zones the panel created are the panel's."""
@@ -126,6 +126,7 @@ def test_shared_server_zones_of_others_left_alone(
         json={"name": "operator.test.", "kind": "Native", "nameservers": ["ns1.example.net."]},
     )
     assert response.status_code == 201, response.text
+
     shared = PowerDns(
         make_settings(
             pdns_settings.data_dir.parent / "panel",
@@ -138,6 +139,7 @@ def test_shared_server_zones_of_others_left_alone(
         ),
         CommandRunner(),
     )
+
     soa = RRset("ours.test.", "SOA", 3600, (SOA,))
     shared.sync_zone("ours.test.", [soa])
     assert shared.zone_names() == {"ours.test."}

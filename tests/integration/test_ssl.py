@@ -185,12 +185,12 @@ def test_issue_renew_and_delete(acme_panel: tuple[Settings, Pebble]) -> None:
         assert key_file.stat().st_mode & 0o777 == 0o600
         assert https_status(settings, "example.com") == 200
 
-        shown = client.get(f"{SSL}/certificates/example.com", headers=bearer(john))
-        assert shown.status_code == 200, shown.text
-        assert shown.json()["source"] == "acme"
-        assert shown.json()["served"]["matches"] is True
-        assert shown.json()["fingerprint_sha256"] == fingerprint(leaf)
-        assert shown.json()["issuer"] == intermediate.subject.rfc4514_string()
+        fetched = client.get(f"{SSL}/certificates/example.com", headers=bearer(john))
+        assert fetched.status_code == 200, fetched.text
+        assert fetched.json()["source"] == "acme"
+        assert fetched.json()["served"]["matches"] is True
+        assert fetched.json()["fingerprint_sha256"] == fingerprint(leaf)
+        assert fetched.json()["issuer"] == intermediate.subject.rfc4514_string()
         listed = client.get(f"{SSL}/certificates", headers=bearer(john)).json()
         assert [item["domain"] for item in listed] == ["example.com"]
         page = client.get(f"{SSL}/certificates?per_page=1", headers=bearer(john)).json()
@@ -248,7 +248,7 @@ def test_failed_validation_keeps_state(acme_panel: tuple[Settings, Pebble]) -> N
         add_domain(client, john, "example.com")
         records = zone_of(client, john, "example.com")["records"]
         apex = next(r for r in records if r["type"] == "A" and r["name"] == "@")
-        # nginx listens on 127.0.0.1 only, so Pebble's fetch from 127.0.0.2 is refused.
+        # nginx listens on 127.0.0.1 only, so Pebble's fetch from 127.0.0.2 is rejected.
         moved = client.put(
             f"/api/v1/dns/zones/example.com/records/{apex['id']}",
             json={"name": "@", "type": "A", "content": "127.0.0.2"},
@@ -400,8 +400,8 @@ def test_failed_install_serves_previous(
         leaf = served(panel_settings, "example.com")
     assert leaf is not None
     assert fingerprint(leaf) == expected
-    shown = client.get(f"{SSL}/certificates/example.com", headers=bearer(john)).json()
-    assert shown["fingerprint_sha256"] == expected
+    fetched = client.get(f"{SSL}/certificates/example.com", headers=bearer(john)).json()
+    assert fetched["fingerprint_sha256"] == expected
 
 
 def test_files_go_with_account(client: TestClient, panel_settings: Settings) -> None:
@@ -472,7 +472,7 @@ def test_scope_and_package(client: TestClient, panel_settings: Settings) -> None
     assert forbidden.status_code == 403, forbidden.text
     issue = client.post(f"{SSL}/issue", json={"domain": "example.com"}, headers=bearer(john))
     assert issue.status_code == 403
-    shown = served(panel_settings, "example.com")
+    fetched = served(panel_settings, "example.com")
     refused = x509.load_pem_x509_certificate(john_certificate.encode())
-    assert shown is None or fingerprint(shown) != fingerprint(refused)
+    assert fetched is None or fingerprint(fetched) != fingerprint(refused)
     assert not (panel_settings.data_dir / "ssl" / "example.com").exists()

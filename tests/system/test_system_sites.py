@@ -1,6 +1,8 @@
-"""The `system` profile end to end: Debian's own nginx and PHP-FPM serve a domain added
-through the API, its pool runs as the account's Linux user, and nginx's workers (www-data)
-reach the site through the account's home without reading anything else in it.
+"""The `system` profile end to end, on Debian's own nginx and PHP-FPM.
+
+A domain added through the API is served, its pool runs as the account's Linux user, and
+nginx's workers (www-data) reach the site through the account's home without reading
+anything else in it.
 
 The panel writes only its own files: /etc/nginx/conf.d/wispanel.conf, /etc/nginx/wispanel,
 /etc/php/<version>/fpm/pool.d/wispanel-*.conf, /var/lib/wispanel and /var/log/wispanel.
@@ -199,14 +201,14 @@ def test_site_served_by_the_system_nginx(
     assert domain not in _page_after_reload(domain)
 
 
-def _access_log(client: TestClient, token: str, domain: str, wanted: str) -> list[str]:
+def _access_log(client: TestClient, token: str, domain: str, expected: str) -> list[str]:
     """Poll the logs endpoint: nginx writes a request's line after sending the response."""
     deadline = time.monotonic() + 5
     while True:
         response = client.get(f"/api/v1/domains/{domain}/logs?type=access", headers=bearer(token))
         assert response.status_code == 200, response.text
         lines: list[str] = response.json()["lines"]
-        if any(wanted in line for line in lines) or time.monotonic() > deadline:
+        if any(expected in line for line in lines) or time.monotonic() > deadline:
             return lines
         time.sleep(0.05)
 

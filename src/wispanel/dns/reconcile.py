@@ -29,11 +29,11 @@ async def find_drift(db: AsyncSession, panel: PanelContext) -> DnsPlan:
     """Compare every zone row, rendered, with what PowerDNS serves."""
     dns = dns_of(panel)
     plan = DnsPlan()
-    wanted: set[str] = set()
+    expected: set[str] = set()
     try:
         for zone in (await db.scalars(select(DnsZone).order_by(DnsZone.name))).all():
             name = f"{zone.name}."
-            wanted.add(name)
+            expected.add(name)
             rrsets = await rendered(db, panel, zone)
             action = await anyio.to_thread.run_sync(dns.zone_drift, name, rrsets)
             if action in ("create", "update"):
@@ -43,7 +43,7 @@ async def find_drift(db: AsyncSession, panel: PanelContext) -> DnsPlan:
         present = await anyio.to_thread.run_sync(dns.zone_names)
     except HostError as error:
         raise translate(error) from error
-    for name in sorted(present - wanted):
+    for name in sorted(present - expected):
         plan.remove.append(name)
         plan.drift.append(Drift("powerdns", name.removesuffix("."), "remove"))
     return plan

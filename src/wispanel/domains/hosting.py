@@ -202,7 +202,10 @@ def _web_ownership(panel: PanelContext, username: str) -> WebOwnership | None:
         uid = pwd.getpwnam(username).pw_uid
         web_gid = grp.getgrnam(panel.settings.web.server_group).gr_gid
     except KeyError as error:
-        raise HostError(f"the system user or group {error.args[0]} is missing") from error
+        raise HostError(
+            f"the system user or group {error.args[0]} is missing; recreate the account, or"
+            " set web.server_group to the group nginx runs as"
+        ) from error
     return WebOwnership(uid, web_gid)
 
 

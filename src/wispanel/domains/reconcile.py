@@ -59,11 +59,11 @@ async def find_drift(db: AsyncSession, panel: PanelContext) -> WebPlan:
     rows = (await db.execute(select(Domain, User).join(User, Domain.owner_id == User.id))).all()
     _site_drift(panel, [(domain, owner) for domain, owner in rows], plan)
     owners = {owner.id: owner for _domain, owner in rows}
-    wanted: dict[PoolKey, PoolConfig] = {}
+    expected: dict[PoolKey, PoolConfig] = {}
     for owner in owners.values():
         pools = await hosting.pools_for(db, panel, owner)
-        wanted.update({key: pool for key, pool in pools.items() if pool is not None})
-    _pool_drift(panel, wanted, plan)
+        expected.update({key: pool for key, pool in pools.items() if pool is not None})
+    _pool_drift(panel, expected, plan)
     return plan
 
 
@@ -82,10 +82,10 @@ def _site_drift(panel: PanelContext, rows: list[tuple[Domain, User]], plan: WebP
         if not (hosting.home_of(panel, owner.username) / domain.document_root).is_dir():
             plan.document_roots.append((owner.username, domain.name, domain.document_root))
             plan.drift.append(Drift("document root", domain.name, "create"))
-    wanted = {domain.name for domain, _owner in rows}
+    expected = {domain.name for domain, _owner in rows}
     for path in sorted(nginx.layout.sites_dir.glob("*.conf")):
         name = path.name.removesuffix(".conf")
-        if name in wanted:
+        if name in expected:
             continue
         if _valid(validate_hostname, name):
             plan.sites[name] = None
@@ -94,19 +94,19 @@ def _site_drift(panel: PanelContext, rows: list[tuple[Domain, User]], plan: WebP
             plan.drift.append(Drift("nginx", path.name, "unknown file, left alone"))
 
 
-def _pool_drift(panel: PanelContext, wanted: dict[PoolKey, PoolConfig], plan: WebPlan) -> None:
+def _pool_drift(panel: PanelContext, expected: dict[PoolKey, PoolConfig], plan: WebPlan) -> None:
     php = hosting.web_of(panel).php
-    wanted_files = set()
-    for key, pool in wanted.items():
+    expected_files = set()
+    for key, pool in expected.items():
         path = php.layout.pool_file(*key)
-        wanted_files.add(path)
+        expected_files.add(path)
         action = _differs(path, php.render_pool(pool))
         if action:
             plan.pools[key] = pool
             plan.drift.append(Drift("php-fpm", f"{key[0]} php{key[1]}", action))
     for version in (item.version for item in php.versions()):
         for path in php.layout.pool_files(version):
-            if path in wanted_files:
+            if path in expected_files:
                 continue
             username = path.name.removesuffix(".conf").removeprefix("wispanel-")
             if _valid(validate_username, username):

@@ -183,7 +183,7 @@ class SystemAccounts:
     """Real Linux users with a nologin shell, a group of their own and a private home.
 
     The home and its `domains` directory let the web server's group pass (mode 0710), so
-    nginx reaches the document roots; everything else in the home is the account's alone.
+    nginx reaches the document roots. Everything else in the home is the account's alone.
     """
 
     def __init__(

@@ -70,8 +70,8 @@ def _claim(descriptor: int, path: Path, ownership: WebOwnership, mode: int) -> N
         raise UnsafePathError(str(path), "not owned by the account")
     if info.st_gid != ownership.web_gid:
         os.fchown(descriptor, ownership.uid, ownership.web_gid)
-    wanted = stat.S_IMODE(info.st_mode) | mode
-    os.fchmod(descriptor, wanted)
+    mode_bits = stat.S_IMODE(info.st_mode) | mode
+    os.fchmod(descriptor, mode_bits)
 
 
 def make_document_root(

@@ -422,14 +422,14 @@ class Nginx:
         supervisor.stop(self.daemon_spec())
 
 
-def open_files_limit(wanted: int) -> int:
-    """Return `wanted`, lowered to the hard limit nginx inherits from the panel.
+def open_files_limit(requested: int) -> int:
+    """Return `requested`, lowered to the hard limit nginx inherits from the panel.
 
     A worker asking for more than that hard limit fails to set it and logs an alert at every
     start and reload.
     """
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    return requested if hard == resource.RLIM_INFINITY else min(requested, hard)
 
 
 def _workers(master: int) -> dict[int, str]:
@@ -451,7 +451,7 @@ def _wait_for_new_workers(master: int, old: set[int], timeout: float) -> bool:
     """Wait until workers with the new config run and every old one is shutting down.
 
     After SIGHUP the master starts new workers and signals the old ones to close their
-    listening sockets; until then an old worker may still serve the previous config.
+    listening sockets. Until an old worker does, it may still serve the previous config.
     """
     deadline = time.monotonic() + timeout
     while True:

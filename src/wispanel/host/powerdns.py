@@ -344,7 +344,8 @@ class PowerDns:
         return {name for name, account in accounts.items() if self._managed({"account": account})}
 
     def _managed(self, zone: Mapping[str, Any]) -> bool:
-        """Every zone of the local profile's own server is the panel's; elsewhere, its own."""
+        """Return whether the panel created the zone. The local profile's server has only the
+        panel's zones."""
         return self.local or zone.get("account") == MANAGED_ACCOUNT
 
     def delete_zone(self, zone: str) -> None:

@@ -17,7 +17,7 @@ log = structlog.get_logger(__name__)
 INSTALL_COMMAND = next(c for c in COMPONENTS if c.name == "powerdns").install_command
 API_PREFIX = "/api/v1/servers/localhost"
 # The `account` of every zone the panel creates. On a shared PowerDNS (system profile) it
-# tells the panel's zones from those of the operator, which the panel leaves alone.
+# distinguishes the panel's zones from the operator's, which the panel leaves alone.
 MANAGED_ACCOUNT = "wispanel"
 
 

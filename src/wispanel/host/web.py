@@ -84,8 +84,8 @@ class WebChange:
             return
         self.finished = True
         if not self.ticket.decide(commit=commit) and commit:
-            # The batch stopped waiting and put the previous files back: `wait` applies
-            # the change again, since the caller's transaction holds it.
+            # The batch stopped waiting and put the previous files back. The caller's
+            # transaction committed the change, so `wait` applies it again.
             self._resubmit = True
 
     def wait(self) -> None:

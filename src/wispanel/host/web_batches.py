@@ -11,8 +11,9 @@ caller whose change nginx rejects gets the error and the others go on. When a ca
 back, the whole batch returns to its previous files. The changes whose callers committed
 are then written and checked again without it.
 
-The decision of a caller (`decide`) never blocks: a caller holding a worker thread while it
-waits for the next batch can't keep the current batch from finishing.
+A caller's decision (`decide`) only takes a short lock and never waits for the batch. So
+callers that hold worker threads while they wait for the next batch can't keep the current
+batch from finishing.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ async def install(
         await _render(db, panel, domain, owner)
     except BaseException:
         # NOTE: when nginx fails to reload after the commit (ServiceUnavailable), the row
-        # already describes the new certificate while the old files come back; the next
+        # already describes the new certificate while the old files come back. The next
         # install, renewal or delete brings them in line again.
         await anyio.to_thread.run_sync(files.rollback)
         raise

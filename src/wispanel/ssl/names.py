@@ -61,14 +61,14 @@ def current_names(domain: Domain, requested: list[str]) -> list[str]:
 
     A queued or renewed order repeats names chosen earlier. An alias removed since then may
     belong to another account now, so only the domain, www.<domain>, *.<domain>, the
-    domain's current aliases and their www names are kept.
+    domain's current aliases and their www names remain.
     """
     name = domain.name
     allowed = {name, f"www.{name}", f"*.{name}"}
     for alias in domain.aliases:
         allowed |= {alias.name, f"www.{alias.name}"}
-    kept = [name]
+    names = [name]
     for item in requested:
-        if item in allowed and item not in kept:
-            kept.append(item)
-    return kept
+        if item in allowed and item not in names:
+            names.append(item)
+    return names

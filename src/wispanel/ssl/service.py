@@ -268,6 +268,7 @@ async def install(
     """Check an uploaded certificate, chain and key, install them and verify they are served."""
     domain, owner = await domain_for_ssl(db, principal, body.domain)
     hosting.web_of(panel)
+
     directory = installation.directory_of(panel, domain.name)
     pending = None
     if body.private_key is None:
@@ -284,6 +285,7 @@ async def install(
         max_bytes=panel.settings.ssl.max_upload_bytes,
     )
     checked = await anyio.to_thread.run_sync(check)
+
     row = await installation.install(
         db,
         panel,
@@ -295,6 +297,7 @@ async def install(
     )
     if pending is not None:
         await anyio.to_thread.run_sync(uploads.drop_pending_key, directory)
+
     out = certificate_out(row, domain, owner)
     panel.events.publish(
         db,

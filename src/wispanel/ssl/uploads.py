@@ -135,8 +135,8 @@ def check_upload(
     if not certificates.key_matches(leaf, key):
         raise _invalid("private_key", "private_key does not match the certificate's public key")
     if not certificates.covers(names, domain):
-        shown = ", ".join(names[:10]) or "none"
-        raise _invalid("certificate", f"certificate does not cover {domain}; it names {shown}")
+        listed = ", ".join(names[:10]) or "none"
+        raise _invalid("certificate", f"certificate does not cover {domain}; it names {listed}")
     _check_validity(leaf)
     fullchain = b"".join(item.public_bytes(serialization.Encoding.PEM) for item in parsed)
     return CheckedUpload(fullchain, certificates.key_pem(key), certificates.describe(leaf))

@@ -60,7 +60,7 @@ def _owner(settings: Settings) -> str:
 
 
 def _web_services(settings: Settings, runner: CommandRunner) -> list[dict[str, Any]]:
-    """The nginx the sites are served by and each PHP-FPM master that has pools."""
+    """Report the nginx that serves the sites and each PHP-FPM master that has pools."""
     web = WebHost.for_settings(settings, runner)
     owner = _owner(settings)
     rows = []
@@ -88,7 +88,7 @@ def _web_services(settings: Settings, runner: CommandRunner) -> list[dict[str, A
 
 
 def _powerdns_service(settings: Settings, runner: CommandRunner) -> dict[str, Any]:
-    """Whether PowerDNS answers its API, and in the local profile whether its daemon runs."""
+    """Report whether PowerDNS answers its API and, in the local profile, whether it runs."""
     status = PowerDns(settings, runner).status()
     api = f"API 127.0.0.1:{settings.dns.api_port}"
     if status.api_answers:

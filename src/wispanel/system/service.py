@@ -65,7 +65,8 @@ def _info(panel: PanelContext) -> SystemInfoOut:
 
 
 async def system_info(panel: PanelContext, principal: Principal) -> SystemInfoOut:
-    """The host's facts; the kernel build and boot time, which help target it, for admins."""
+    """Return the host's facts. The kernel build and boot time help target an attack, so only
+    admins see them."""
     info = await anyio.to_thread.run_sync(_info, panel)
     if principal.role == Role.ADMIN:
         return info
@@ -73,7 +74,7 @@ async def system_info(panel: PanelContext, principal: Principal) -> SystemInfoOu
 
 
 async def current_resources(panel: PanelContext, principal: Principal) -> ResourcesOut:
-    """Usage now; the host's paths and network interfaces are shown to admins only."""
+    """Return the resources in use now, with the host's paths and interfaces for admins only."""
     reading = await anyio.to_thread.run_sync(resources.current, panel.settings)
     out = ResourcesOut.model_validate(reading, from_attributes=True)
     if principal.role == Role.ADMIN:
@@ -95,6 +96,23 @@ HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)
 HISTORY_END = datetime(9000, 1, 1, tzinfo=UTC)
 
 
+def _history_range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """Return the start and end of a history query, or raise 400 for a range out of bounds."""
+    for field, value in (("since", since), ("until", until)):
+        if value is not None and not HISTORY_START <= value <= HISTORY_END:
+            raise ValidationFailed(
+                f"{field} must lie between {HISTORY_START:%Y-%m-%d} and {HISTORY_END:%Y-%m-%d}",
+                details={field: ["out of range"]},
+            )
+    end = until or utcnow()
+    start = since or end - timedelta(hours=DEFAULT_HISTORY_HOURS)
+    if start >= end:
+        raise ValidationFailed(
+            "since must be before until", details={"since": ["must be before until"]}
+        )
+    return start, end
+
+
 async def resource_history(
     db: AsyncSession,
     panel: PanelContext,
@@ -108,23 +126,13 @@ async def resource_history(
     """Return the samples of a host between since and until, at most max_points of them."""
     require_admin(principal, "read the resource history")
     settings = panel.settings.system
-    for field, value in (("since", since), ("until", until)):
-        if value is not None and not HISTORY_START <= value <= HISTORY_END:
-            raise ValidationFailed(
-                f"{field} must lie between {HISTORY_START:%Y-%m-%d} and {HISTORY_END:%Y-%m-%d}",
-                details={field: ["out of range"]},
-            )
-    end = until or utcnow()
-    start = since or end - timedelta(hours=DEFAULT_HISTORY_HOURS)
-    if start >= end:
-        raise ValidationFailed(
-            "since must be before until", details={"since": ["must be before until"]}
-        )
+    start, end = _history_range(since, until)
     if max_points > settings.history_max_points:
         raise ValidationFailed(
             f"max_points may be at most {settings.history_max_points}",
             details={"max_points": [f"at most {settings.history_max_points}"]},
         )
+
     name = host or resources.host_name()
     width = history.bucket_seconds(start, end, max_points, settings.sample_interval_minutes)
     points, count = await history.series(
@@ -175,7 +183,8 @@ async def readiness(
 
 
 async def version_info(panel: PanelContext, principal: Principal) -> VersionOut:
-    """The panel's version; the commit and Python version, which help target it, for admins."""
+    """Return the panel's version. The commit and Python version help target an attack, so
+    only admins see them."""
     info = await anyio.to_thread.run_sync(build_info, panel.runner)
     out = VersionOut.model_validate(info, from_attributes=True)
     if principal.role == Role.ADMIN:
