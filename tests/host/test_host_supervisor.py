@@ -12,17 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from tests.host.web_helpers import free_port
 
 from wispanel.host.errors import ApplyError, CommandNotFound, DaemonError
 from wispanel.host.runner import CommandRunner, process_is_alive
 from wispanel.host.supervisor import DaemonSpec, Supervisor
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def port_accepts(port: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import shutil
 import socket
 import tempfile
@@ -22,10 +23,24 @@ needs_nginx = pytest.mark.skipif(which("nginx") is None, reason="nginx is not in
 needs_php_fpm = pytest.mark.skipif(not discover_versions(), reason="php-fpm is not installed")
 
 
+# Ports for the daemons tests start: below Linux's default ephemeral range (32768-60999),
+# so that no outgoing connection of the test run holds one when a daemon binds it.
+TEST_PORTS = range(20_000, 32_000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    """Return a loopback port that is free now and not handed out before in this process."""
+    while True:
+        port = random.choice(TEST_PORTS)  # noqa: S311 - picking a port, not a secret
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
 
 
